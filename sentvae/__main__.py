@@ -1,0 +1,7 @@
+"""`python -m sentvae ...` is the same as `sentvae ...`."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,264 @@
+"""Configuration: `ModelConfig` (what rebuilds the model) and `TrainConfig` (how it is trained).
+
+A YAML file has two sections whose keys map one to one onto the dataclass fields:
+
+    model:
+      latent_dim: 32
+    train:
+      batch_size: 64
+
+`--set key=value` overrides a field from the command line; `key` is either a bare field name
+(unique across both sections) or `model.key` / `train.key`. Unknown keys and values of the wrong
+type are `ConfigError`s that name the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from .errors import ConfigError
+
+# Bumped when the checkpoint layout or the meaning of a ModelConfig field changes.
+FORMAT_VERSION = 1
+
+
+@dataclass
+class ModelConfig:
+    """Everything needed to rebuild a `SentenceVAE` (saved as `config.json` in a checkpoint)."""
+
+    vocab_size: int = 0  # always taken from the trained tokenizer
+    embed_dim: int = 256  # token embedding size (encoder and decoder each have one)
+    encoder_hidden_dim: int = 256  # GRU hidden size per direction
+    encoder_layers: int = 1
+    bidirectional: bool = True
+    decoder_hidden_dim: int = 256
+    decoder_layers: int = 1
+    latent_dim: int = 32  # 0 (or use_latent: false) turns the model into a GRU language model
+    use_latent: bool = True
+    latent_every_step: bool = True  # concatenate z to the decoder input embedding at every step
+    tie_embeddings: bool = False  # output projection shares the decoder embedding (needs embed_dim == decoder_hidden_dim)
+    word_dropout: float = 0.3  # Bowman et al. 2016: decoder inputs replaced by <unk> in training
+    embed_dropout: float = 0.0  # dropout on embeddings (encoder and decoder)
+    output_dropout: float = 0.3  # dropout on decoder GRU outputs before the vocabulary projection
+    max_length: int = 60  # longest sentence (in tokens, without <bos>/<eos>) the model is trained on
+
+    @property
+    def has_latent(self) -> bool:
+        return self.use_latent and self.latent_dim > 0
+
+    def validate(self) -> None:
+        for name in ("embed_dim", "encoder_hidden_dim", "encoder_layers", "decoder_hidden_dim",
+                     "decoder_layers", "max_length"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"model.{name} must be >= 1, got {getattr(self, name)}")
+        if self.latent_dim < 0:
+            raise ConfigError(f"model.latent_dim must be >= 0, got {self.latent_dim}")
+        for name in ("word_dropout", "embed_dropout", "output_dropout"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ConfigError(f"model.{name} must be in [0, 1], got {getattr(self, name)}")
+        if self.tie_embeddings and self.embed_dim != self.decoder_hidden_dim:
+            raise ConfigError("model.tie_embeddings needs embed_dim == decoder_hidden_dim "
+                              f"(got {self.embed_dim} and {self.decoder_hidden_dim})")
+
+
+@dataclass
+class TrainConfig:
+    """Data, tokenizer, optimisation, KL schedule and run settings."""
+
+    # --- data -------------------------------------------------------------------------------
+    train_file: str | None = None  # None: the built-in grammar corpus
+    valid_file: str | None = None  # None: a seeded split of train_file (valid_fraction)
+    test_file: str | None = None
+    text_column: str = "text"  # for csv/tsv/jsonl/parquet/hub data
+    valid_fraction: float = 0.05
+    long_sentences: str = "drop"  # "drop" or "truncate" sentences over model.max_length tokens
+    encoding_errors: str = "strict"  # "strict" (report file and line) or "replace"
+    builtin_train_size: int = 20000  # sentences of the built-in corpus
+    builtin_valid_size: int = 1000
+    builtin_test_size: int = 1000
+    # --- tokenizer --------------------------------------------------------------------------
+    tokenizer: str = "word"  # "word" (WordLevel) or "bpe"
+    lowercase: bool = False
+    split_punctuation: bool = False  # word tokenizer: also split punctuation off words (raw text)
+    min_frequency: int = 1
+    vocab_size: int = 20000  # maximum vocabulary size (word) / target size (bpe), specials included
+    # --- optimisation -----------------------------------------------------------------------
+    batch_size: int = 64
+    lr: float = 1e-3
+    min_lr_ratio: float = 0.1  # final learning rate = lr * min_lr_ratio
+    lr_schedule: str = "cosine"  # "cosine", "linear" or "constant" after warm-up
+    warmup_steps: int = 200
+    weight_decay: float = 0.0
+    grad_clip: float = 5.0
+    max_epochs: int = 10
+    max_steps: int = 0  # 0: max_epochs decides
+    max_minutes: float = 0.0  # 0: no wall-clock limit
+    bucket_size: int = 100  # batches per length bucket when shuffling (1: no bucketing)
+    bf16: bool = False  # bfloat16 autocast for the forward pass
+    # --- KL term ----------------------------------------------------------------------------
+    kl_schedule: str = "linear"  # "constant", "linear", "logistic" or "cyclical"
+    beta: float = 1.0  # final (maximum) KL weight
+    kl_warmup_steps: int = 2000  # linear: steps from 0 to beta
+    logistic_k: float = 0.0025  # logistic: slope (Bowman et al. 2016)
+    logistic_x0: int = 2500  # logistic: midpoint step
+    cycles: int = 4  # cyclical (Fu et al. 2019): number of cycles over the run
+    cycle_rise: float = 0.5  # cyclical: fraction of a cycle spent rising
+    cycle_zero: float = 0.0  # cyclical: fraction of a cycle held at 0 before rising
+    free_bits: float = 0.0  # per-dimension KL floor lambda (nats), on the batch-averaged KL
+    # --- evaluation and checkpoints ---------------------------------------------------------
+    eval_every: int = 500  # steps between validation runs (and checkpoints); 0: once per epoch
+    log_every: int = 50
+    patience: int = 0  # stop after this many evaluations without improvement; 0: never
+    # --- run --------------------------------------------------------------------------------
+    seed: int = 0
+    device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1", ...
+    threads: int = 0  # torch intra-op threads; 0: leave torch's default
+    out_dir: str = "runs/default"
+
+    def validate(self) -> None:
+        choices = {
+            "long_sentences": ("drop", "truncate"),
+            "encoding_errors": ("strict", "replace"),
+            "tokenizer": ("word", "bpe"),
+            "lr_schedule": ("cosine", "linear", "constant"),
+            "kl_schedule": ("constant", "linear", "logistic", "cyclical"),
+        }
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ConfigError(f"train.{name} must be one of {', '.join(allowed)}; "
+                                  f"got {getattr(self, name)!r}")
+        for name in ("batch_size", "vocab_size", "min_frequency", "bucket_size", "log_every",
+                     "cycles"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"train.{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("max_epochs", "max_steps", "warmup_steps", "kl_warmup_steps", "eval_every",
+                     "patience", "threads", "builtin_valid_size", "builtin_test_size"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"train.{name} must be >= 0, got {getattr(self, name)}")
+        if self.max_epochs == 0 and self.max_steps == 0:
+            raise ConfigError("one of train.max_epochs or train.max_steps must be > 0")
+        if not 0.0 < self.valid_fraction < 1.0:
+            raise ConfigError(f"train.valid_fraction must be in (0, 1), got {self.valid_fraction}")
+        if self.lr <= 0:
+            raise ConfigError(f"train.lr must be > 0, got {self.lr}")
+        if not 0.0 <= self.cycle_rise + self.cycle_zero <= 1.0 or self.cycle_rise <= 0:
+            raise ConfigError("train.cycle_rise must be > 0 and cycle_rise + cycle_zero <= 1")
+        if self.free_bits < 0 or self.beta < 0:
+            raise ConfigError("train.free_bits and train.beta must be >= 0")
+
+
+# ------------------------------------------------------------------------------------------
+# Building configs from dicts, YAML files and --set overrides
+# ------------------------------------------------------------------------------------------
+
+SECTIONS = {"model": ModelConfig, "train": TrainConfig}
+
+
+def _field_types(cls) -> dict[str, object]:
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+
+
+def _coerce(value, annotation, key: str):
+    """Check (and gently convert) `value` against a field's type; raise ConfigError naming `key`."""
+    allowed = typing.get_args(annotation) if isinstance(annotation, types.UnionType) else (annotation,)
+    if value is None:
+        if type(None) in allowed:
+            return None
+        raise ConfigError(f"config key {key!r} may not be empty")
+    for kind in allowed:
+        if kind is bool and isinstance(value, bool):
+            return value
+        if kind is int and isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if kind is str and isinstance(value, str):
+            return value
+    names = " or ".join(getattr(k, "__name__", str(k)) for k in allowed if k is not type(None))
+    raise ConfigError(f"config key {key!r} must be {names}, got {value!r}")
+
+
+def build(cls, values: dict, section: str):
+    """Make a `cls` from a dict, rejecting unknown keys and wrong types by name."""
+    types_ = _field_types(cls)
+    kwargs = {}
+    for key, value in (values or {}).items():
+        if key not in types_:
+            raise ConfigError(f"unknown config key {section}.{key}")
+        kwargs[key] = _coerce(value, types_[key], f"{section}.{key}")
+    return cls(**kwargs)
+
+
+def _parse_scalar(text: str):
+    """`--set` values are YAML scalars: 3, 0.5, true, null, words."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def apply_overrides(sections: dict[str, dict], overrides: list[str]) -> None:
+    """Apply `key=value` strings to the raw section dicts in place."""
+    for item in overrides or []:
+        if "=" not in item:
+            raise ConfigError(f"--set expects key=value, got {item!r}")
+        key, text = item.split("=", 1)
+        key = key.strip()
+        if "." in key:
+            section, name = key.split(".", 1)
+            if section not in SECTIONS:
+                raise ConfigError(f"unknown config section {section!r} in --set {item}")
+        else:
+            owners = [s for s, cls in SECTIONS.items() if key in _field_types(cls)]
+            if not owners:
+                raise ConfigError(f"unknown config key {key!r} in --set {item}")
+            section, name = owners[0], key
+        if name not in _field_types(SECTIONS[section]):
+            raise ConfigError(f"unknown config key {section}.{name} in --set {item}")
+        sections.setdefault(section, {})[name] = _parse_scalar(text)
+
+
+def load_config(path: str | Path | None = None,
+                overrides: list[str] | None = None) -> tuple[ModelConfig, TrainConfig]:
+    """Read a YAML config (or the defaults), apply `--set` overrides, validate, return both."""
+    raw: dict = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"{path}: config file not found")
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: not a valid YAML file ({str(exc).splitlines()[0]})") from None
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{path}: expected a mapping with 'model' and 'train' sections")
+        unknown = set(raw) - set(SECTIONS)
+        if unknown:
+            raise ConfigError(f"{path}: unknown config section {sorted(unknown)[0]!r} "
+                              "(expected 'model' and 'train')")
+        for section in SECTIONS:
+            if raw.get(section) is not None and not isinstance(raw[section], dict):
+                raise ConfigError(f"{path}: section {section!r} must be a mapping")
+    raw = {s: dict(raw.get(s) or {}) for s in SECTIONS}
+    apply_overrides(raw, overrides or [])
+    model_cfg = build(ModelConfig, raw["model"], "model")
+    train_cfg = build(TrainConfig, raw["train"], "train")
+    model_cfg.validate()
+    train_cfg.validate()
+    return model_cfg, train_cfg
+
+
+def to_dict(cfg) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+def save_json(obj: dict, path: Path) -> None:
+    path.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n", encoding="utf-8")

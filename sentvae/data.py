@@ -1,0 +1,262 @@
+"""Corpora in, length-bucketed batches out.
+
+Loading goes through Hugging Face `datasets`, so a corpus is an Arrow table on disk
+(memory-mapped, cached; a second run starts fast): `.txt` (one sentence per line),
+`.jsonl`/`.json`, `.csv`/`.tsv` (a `text_column`), `.parquet`, or a hub dataset name for users
+who are online. With no file, the built-in grammar corpus (`sentvae.corpus`) is used.
+
+Every problem with the input is a `DataError` naming the file (and line where it can).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+
+from .config import TrainConfig
+from .errors import DataError
+from .tokenizer import BOS_ID, EOS_ID, PAD_ID, TextTokenizer
+
+FORMATS = {".txt": "text", ".jsonl": "json", ".json": "json", ".csv": "csv", ".tsv": "csv",
+           ".parquet": "parquet"}
+
+
+# --- reading raw text ------------------------------------------------------------------------
+
+def _first_bad_utf8_line(path: Path) -> int | None:
+    """1-based number of the first line that is not valid UTF-8, or None."""
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError:
+                return number
+    return None
+
+
+def _first_bad_json_line(path: Path, encoding_errors: str) -> tuple[int, str] | None:
+    with path.open(encoding="utf-8", errors=encoding_errors) as handle:
+        for number, line in enumerate(handle, start=1):
+            if line.strip():
+                try:
+                    json.loads(line)
+                except json.JSONDecodeError as exc:
+                    return number, exc.msg
+    return None
+
+
+def check_readable_file(path: str | Path) -> Path:
+    """The path as a `Path` if it is a readable file; a `DataError` naming it otherwise."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: no such file")
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory, expected a file")
+    if not os.access(path, os.R_OK):
+        raise DataError(f"{path}: permission denied")
+    return path
+
+
+def _looks_like_hub_name(name: str) -> bool:
+    return "/" in name and not name.startswith((".", "/")) and Path(name).suffix == "" \
+        and name.count("/") == 1
+
+
+def load_text_dataset(source: str, text_column: str = "text", encoding_errors: str = "strict",
+                      split: str = "train"):
+    """Load a corpus as a `datasets.Dataset` with a string column `text` (blank rows removed).
+
+    Other columns (labels) are kept. Raises `DataError` for anything the user can fix.
+    """
+    import datasets
+
+    datasets.logging.set_verbosity(logging.ERROR)
+    datasets.disable_progress_bars()
+    path = Path(source)
+    if not path.exists() and _looks_like_hub_name(source):
+        try:
+            dataset = datasets.load_dataset(source, split=split)
+        except Exception as exc:  # network or hub errors
+            raise DataError(f"{source}: could not load hub dataset ({str(exc).splitlines()[0]})") from None
+    else:
+        path = check_readable_file(path)
+        kind = FORMATS.get(path.suffix.lower())
+        if kind is None:
+            raise DataError(f"{path}: unknown file type {path.suffix!r} "
+                            f"(expected one of {', '.join(sorted(FORMATS))})")
+        if kind in ("text", "csv", "json") and encoding_errors == "strict":
+            bad = _first_bad_utf8_line(path)
+            if bad is not None:
+                raise DataError(f"{path}:{bad}: not valid UTF-8 "
+                                "(fix the file or pass --encoding-errors replace)")
+        if kind == "json" and path.suffix.lower() == ".jsonl":
+            bad_json = _first_bad_json_line(path, encoding_errors)
+            if bad_json is not None:
+                raise DataError(f"{path}:{bad_json[0]}: malformed JSON ({bad_json[1]})")
+        options: dict = {}
+        if kind in ("text", "json"):
+            options["encoding_errors"] = encoding_errors
+        if kind == "csv":
+            options["encoding_errors"] = encoding_errors
+            if path.suffix.lower() == ".tsv":
+                options.update(sep="\t", quoting=csv.QUOTE_NONE)
+        try:
+            dataset = datasets.load_dataset(kind, data_files=str(path), split="train", **options)
+        except Exception as exc:
+            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            cause = exc.__cause__ or exc.__context__
+            if cause is not None and str(cause):
+                message = str(cause).splitlines()[0]
+            raise DataError(f"{path}: could not be read ({message})") from None
+        source = str(path)
+    if text_column not in dataset.column_names:
+        raise DataError(f"{source}: no column {text_column!r} "
+                        f"(columns: {', '.join(dataset.column_names) or 'none'}); "
+                        "set train.text_column")
+    if text_column != "text":
+        if "text" in dataset.column_names:
+            dataset = dataset.remove_columns("text")
+        dataset = dataset.rename_column(text_column, "text")
+    dataset = dataset.filter(lambda batch: [isinstance(t, str) and bool(t.strip()) for t in batch["text"]],
+                             batched=True)
+    if len(dataset) == 0:
+        raise DataError(f"{source}: the corpus is empty (no non-blank sentences)")
+    return dataset
+
+
+def builtin_datasets(cfg: TrainConfig) -> dict:
+    """The built-in grammar corpus as `datasets.Dataset`s with `text` and label columns."""
+    import datasets
+
+    from .corpus import splits
+
+    parts = splits(train=cfg.builtin_train_size, valid=cfg.builtin_valid_size or 1,
+                   test=cfg.builtin_test_size or 1, seed=cfg.seed)
+    result = {}
+    for name, sentences in parts.items():
+        columns: dict[str, list] = {"text": [s.text for s in sentences]}
+        for key in sentences[0].labels:
+            columns[key] = [s.labels[key] for s in sentences]
+        result[name] = datasets.Dataset.from_dict(columns)
+    return result
+
+
+def load_splits(cfg: TrainConfig) -> dict:
+    """train / valid (/ test) datasets as configured: files, a seeded split, or built-in."""
+    if cfg.train_file is None:
+        return builtin_datasets(cfg)
+    common = dict(text_column=cfg.text_column, encoding_errors=cfg.encoding_errors)
+    train = load_text_dataset(cfg.train_file, **common)
+    if cfg.valid_file is not None:
+        valid = load_text_dataset(cfg.valid_file, split="validation", **common)
+    else:
+        if len(train) < 2:
+            raise DataError(f"{cfg.train_file}: too few sentences to carve a validation split")
+        parts = train.train_test_split(test_size=cfg.valid_fraction, seed=cfg.seed)
+        train, valid = parts["train"], parts["test"]
+    result = {"train": train, "valid": valid}
+    if cfg.test_file is not None:
+        result["test"] = load_text_dataset(cfg.test_file, split="test", **common)
+    return result
+
+
+# --- tokenised splits and batches --------------------------------------------------------------
+
+@dataclass
+class EncodedSplit:
+    """A tokenised split: Arrow column `ids` (word ids, no specials) and a length array."""
+
+    dataset: object  # datasets.Dataset with columns "ids", "length" (+ the originals)
+    lengths: np.ndarray  # (num_sentences,) words per sentence
+    dropped: int  # sentences over max_length that were dropped
+    truncated: int  # sentences over max_length that were cut
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    @property
+    def num_targets(self) -> int:
+        """Decoder targets in the split: words + one <eos> per sentence."""
+        return int(self.lengths.sum()) + len(self.lengths)
+
+    def batch_ids(self, indices: np.ndarray) -> list[list[int]]:
+        return self.dataset[indices.tolist()]["ids"]
+
+
+def encode_split(dataset, tokenizer: TextTokenizer, max_length: int, long_sentences: str = "drop",
+                 num_proc: int | None = None) -> EncodedSplit:
+    """Tokenise a `text` dataset (cached by `datasets`) and drop or truncate long sentences."""
+
+    def tokenize(batch):
+        ids = tokenizer.encode_batch(batch["text"])
+        over = [len(x) > max_length for x in ids]
+        if long_sentences == "truncate":
+            ids = [x[:max_length] for x in ids]
+        return {"ids": ids, "length": [len(x) for x in ids], "too_long": over}
+
+    use_proc = num_proc if num_proc and len(dataset) >= 200_000 else None
+    encoded = dataset.map(tokenize, batched=True, batch_size=2000, num_proc=use_proc)
+    too_long = np.asarray(encoded["too_long"], dtype=bool)
+    empty = np.asarray(encoded["length"]) == 0
+    dropped = int(too_long.sum()) if long_sentences == "drop" else 0
+    truncated = int(too_long.sum()) if long_sentences == "truncate" else 0
+    keep = ~empty & ~too_long if long_sentences == "drop" else ~empty
+    if not keep.all():
+        encoded = encoded.select(np.flatnonzero(keep))
+    lengths = np.asarray(encoded["length"], dtype=np.int64)
+    return EncodedSplit(encoded, lengths, dropped, truncated)
+
+
+def collate(batch_ids: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Word-id lists -> tokens (B, T+2) = <bos> w <eos> <pad>..., lengths (B,) = n + 1."""
+    longest = max(len(ids) for ids in batch_ids)
+    tokens = torch.full((len(batch_ids), longest + 2), PAD_ID, dtype=torch.long)
+    for row, ids in enumerate(batch_ids):
+        tokens[row, 0] = BOS_ID
+        tokens[row, 1: len(ids) + 1] = torch.tensor(ids, dtype=torch.long)
+        tokens[row, len(ids) + 1] = EOS_ID
+    lengths = torch.tensor([len(ids) + 1 for ids in batch_ids], dtype=torch.long)
+    return tokens, lengths
+
+
+def bucketed_batches(lengths: np.ndarray, batch_size: int, seed: int, epoch: int,
+                     bucket_size: int = 100, rank: int = 0, world_size: int = 1) -> list[np.ndarray]:
+    """One epoch of index batches whose members have similar lengths (little padding).
+
+    Shuffle all indices (seeded by seed and epoch), cut them into buckets of `bucket_size`
+    batches, sort each bucket by length, cut into batches, shuffle the batches. With several
+    ranks, each rank takes every `world_size`-th batch (equal counts for all ranks).
+    """
+    rng = np.random.default_rng([seed, epoch])
+    order = rng.permutation(len(lengths))
+    chunk = batch_size * bucket_size
+    batches = []
+    for start in range(0, len(order), chunk):
+        bucket = order[start: start + chunk]
+        bucket = bucket[np.argsort(lengths[bucket], kind="stable")]
+        batches.extend(bucket[i: i + batch_size] for i in range(0, len(bucket), batch_size))
+    batches = [batches[i] for i in rng.permutation(len(batches))]
+    if world_size > 1:
+        per_rank = len(batches) // world_size
+        batches = batches[rank: per_rank * world_size: world_size]
+    return batches
+
+
+def sorted_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
+    """Deterministic batches of similar length for evaluation (every sentence exactly once)."""
+    order = np.argsort(lengths, kind="stable")
+    return [order[i: i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def iterate(split: EncodedSplit, batches: list[np.ndarray]) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Yield (tokens, lengths) for each index batch."""
+    for indices in batches:
+        yield collate(split.batch_ids(indices))

@@ -1,0 +1,242 @@
+"""The sentence VAE: a GRU encoder to a diagonal Gaussian, a GRU decoder that sees z at every step.
+
+Batch convention (made in `data.collate`, used everywhere):
+
+    tokens  (B, T+2)  <bos> w_1 ... w_n <eos> <pad> ...      n = sentence length in words
+    lengths (B,)      n + 1 = number of decoder targets (the words and <eos>)
+
+    decoder input   tokens[:, :-1]   <bos> w_1 ... w_n        (lengths[b] positions are real)
+    decoder target  tokens[:, 1:]    w_1 ... w_n <eos>
+    encoder input   tokens[:, 1:]    w_1 ... w_n <eos>        (never empty, even for n = 0)
+
+No compute is spent on padding: both GRUs run on packed sequences and only the real positions of
+the decoder are projected to the vocabulary (N = sum(lengths) rows instead of B * T).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
+
+from .config import ModelConfig
+from .tokenizer import BOS_ID, PAD_ID, UNK_ID
+
+
+@dataclass
+class VAEOutput:
+    """What one forward pass returns (per sentence; the objective reduces it)."""
+
+    nll: torch.Tensor  # (B,) reconstruction NLL summed over the sentence's targets, in nats
+    num_tokens: torch.Tensor  # (B,) number of targets (words + <eos>)
+    mu: torch.Tensor | None  # (B, Z) posterior means; None without a latent
+    logvar: torch.Tensor | None  # (B, Z) posterior log-variances
+    z: torch.Tensor | None  # (B, Z) the code the decoder was given
+
+
+def _pack(x: torch.Tensor, lengths: torch.Tensor) -> PackedSequence:
+    """Pack a batch-first tensor; the same `lengths` always give the same element order."""
+    return pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+
+
+class Encoder(nn.Module):
+    """Embedding -> (bi)GRU -> final hidden states of every layer and direction -> mu, logvar."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.embedding = nn.Embedding(cfg.vocab_size, cfg.embed_dim, padding_idx=PAD_ID)
+        self.dropout = nn.Dropout(cfg.embed_dropout)
+        self.rnn = nn.GRU(cfg.embed_dim, cfg.encoder_hidden_dim, num_layers=cfg.encoder_layers,
+                          bidirectional=cfg.bidirectional, batch_first=True)
+        directions = 2 if cfg.bidirectional else 1
+        self.to_gaussian = nn.Linear(cfg.encoder_layers * directions * cfg.encoder_hidden_dim,
+                                     2 * cfg.latent_dim)
+
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """ids (B, T), lengths (B,) -> mu (B, Z), logvar (B, Z)."""
+        embedded = self.dropout(self.embedding(ids))  # (B, T, E)
+        _, final = self.rnn(_pack(embedded, lengths))  # (layers * directions, B, H), batch order restored
+        summary = final.transpose(0, 1).reshape(ids.size(0), -1)  # (B, layers * directions * H)
+        mu, logvar = self.to_gaussian(summary).chunk(2, dim=-1)
+        return mu, logvar
+
+
+class Decoder(nn.Module):
+    """z -> initial hidden state; GRU over [embedding; z]; projection of real positions to V."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        latent_input = cfg.latent_dim if (cfg.has_latent and cfg.latent_every_step) else 0
+        self.embedding = nn.Embedding(cfg.vocab_size, cfg.embed_dim, padding_idx=PAD_ID)
+        self.embed_dropout = nn.Dropout(cfg.embed_dropout)
+        self.rnn = nn.GRU(cfg.embed_dim + latent_input, cfg.decoder_hidden_dim,
+                          num_layers=cfg.decoder_layers, batch_first=True)
+        self.latent_to_hidden = (nn.Linear(cfg.latent_dim, cfg.decoder_layers * cfg.decoder_hidden_dim)
+                                 if cfg.has_latent else None)
+        self.output_dropout = nn.Dropout(cfg.output_dropout)
+        self.output = nn.Linear(cfg.decoder_hidden_dim, cfg.vocab_size)
+        if cfg.tie_embeddings:
+            self.output.weight = self.embedding.weight
+
+    def initial_hidden(self, z: torch.Tensor | None, batch_size: int) -> torch.Tensor:
+        """z (B, Z) -> h0 (layers, B, H): tanh(W z + b) per layer; zeros without a latent."""
+        layers, hidden = self.cfg.decoder_layers, self.cfg.decoder_hidden_dim
+        if self.latent_to_hidden is None or z is None:
+            weight = self.output.weight
+            return weight.new_zeros(layers, batch_size, hidden)
+        h0 = torch.tanh(self.latent_to_hidden(z))  # (B, layers * H)
+        return h0.view(batch_size, layers, hidden).transpose(0, 1).contiguous()
+
+    def _inputs(self, ids: torch.Tensor, z: torch.Tensor | None) -> torch.Tensor:
+        """ids (B, T) -> GRU inputs (B, T, E [+ Z])."""
+        embedded = self.embed_dropout(self.embedding(ids))  # (B, T, E)
+        if self.cfg.has_latent and self.cfg.latent_every_step and z is not None:
+            embedded = torch.cat([embedded, z.unsqueeze(1).expand(-1, ids.size(1), -1)], dim=-1)
+        return embedded
+
+    def forward(self, inputs: torch.Tensor, lengths: torch.Tensor,
+                z: torch.Tensor | None) -> torch.Tensor:
+        """Teacher-forced logits of the real positions only.
+
+        inputs (B, T) decoder input ids, lengths (B,), z (B, Z) or None
+        -> logits (N, V) in packed order, N = sum(lengths).
+        """
+        h0 = self.initial_hidden(z, inputs.size(0))
+        outputs, _ = self.rnn(_pack(self._inputs(inputs, z), lengths), h0)
+        return self.output(self.output_dropout(outputs.data))  # (N, V)
+
+    def step(self, tokens: torch.Tensor, hidden: torch.Tensor,
+             z: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """One decoding step: tokens (B,), hidden (layers, B, H) -> logits (B, V), new hidden."""
+        inputs = self._inputs(tokens.unsqueeze(1), z)  # (B, 1, E [+ Z])
+        outputs, hidden = self.rnn(inputs, hidden)  # (B, 1, H)
+        return self.output(self.output_dropout(outputs[:, 0])), hidden
+
+
+def word_dropout(inputs: torch.Tensor, rate: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Replace each decoder input other than <bos> and padding by <unk> with probability `rate`."""
+    if rate <= 0:
+        return inputs
+    droppable = (inputs != PAD_ID) & (inputs != BOS_ID)
+    drop = (torch.rand(inputs.shape, device=inputs.device, generator=generator) < rate) & droppable
+    return inputs.masked_fill(drop, UNK_ID)
+
+
+class SentenceVAE(nn.Module):
+    """Encoder + decoder. Without a latent (`latent_dim: 0` or `use_latent: false`) it is a GRU
+    language model with exactly the same decoder: the baseline that benchmarks compare against.
+
+    `tokenizer` (a `TextTokenizer`) is attached by training and by `from_pretrained`; the text
+    methods (`encode`, `decode`, `sample`, `reconstruct`, `interpolate`) need it.
+    """
+
+    def __init__(self, cfg: ModelConfig, tokenizer=None):
+        super().__init__()
+        self.cfg = cfg
+        self.tokenizer = tokenizer
+        self.encoder = Encoder(cfg) if cfg.has_latent else None
+        self.decoder = Decoder(cfg)
+
+    @property
+    def device(self) -> torch.device:
+        return self.decoder.output.weight.device
+
+    # --- training / scoring ----------------------------------------------------------------
+    def posterior(self, tokens: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """tokens (B, T+2), lengths (B,) -> mu, logvar (B, Z) of q(z | x)."""
+        if self.encoder is None:
+            raise ValueError("this model has no latent code (latent_dim 0 / use_latent false)")
+        return self.encoder(tokens[:, 1:], lengths)
+
+    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor,
+                sample_z: bool | None = None, z: torch.Tensor | None = None) -> VAEOutput:
+        """Reconstruction NLL of a batch (see the module docstring for the layout).
+
+        z is drawn with the reparameterisation trick when `sample_z` (default: in training) and is
+        the posterior mean otherwise; pass `z` to score the batch under given codes instead.
+        """
+        sample_z = self.training if sample_z is None else sample_z
+        mu = logvar = None
+        if self.encoder is not None and z is None:
+            mu, logvar = self.posterior(tokens, lengths)
+            z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar) if sample_z else mu
+        inputs, targets = tokens[:, :-1], tokens[:, 1:]  # (B, T+1) each
+        if self.training:
+            inputs = word_dropout(inputs, self.cfg.word_dropout)
+        logits = self.decoder(inputs, lengths, z)  # (N, V)
+        batch = tokens.size(0)
+        packed_targets = _pack(targets, lengths).data  # (N,) same order as logits
+        owner = _pack(torch.arange(batch, device=tokens.device).unsqueeze(1).expand_as(targets),
+                      lengths).data  # (N,) sentence index of each row
+        token_nll = F.cross_entropy(logits.float(), packed_targets, reduction="none")  # (N,)
+        nll = token_nll.new_zeros(batch).index_add_(0, owner, token_nll)  # (B,)
+        return VAEOutput(nll=nll, num_tokens=lengths.to(nll.device, torch.float32), mu=mu,
+                         logvar=logvar, z=z)
+
+    # --- text in, text out (thin layer over decoding.py) -----------------------------------
+    def _require_tokenizer(self):
+        if self.tokenizer is None:
+            raise ValueError("this model has no tokenizer attached; load it with from_pretrained")
+        return self.tokenizer
+
+    @torch.no_grad()
+    def encode(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Posterior parameters of sentences: texts -> mu (B, Z), logvar (B, Z)."""
+        from .data import collate
+
+        tokenizer = self._require_tokenizer()
+        was_training = self.training
+        self.eval()
+        ids = [ids[: self.cfg.max_length] for ids in tokenizer.encode_batch(list(texts))]
+        tokens, lengths = collate(ids)
+        mu, logvar = self.posterior(tokens.to(self.device), lengths.to(self.device))
+        self.train(was_training)
+        return mu, logvar
+
+    def decode(self, z: torch.Tensor, **strategy) -> list[str]:
+        """Sentences for latent codes z (B, Z); `strategy` as in `decoding.decode`."""
+        return [r.text for r in self.generate(z, **strategy)]
+
+    def generate(self, z: torch.Tensor | None, n: int | None = None, **strategy):
+        """Decode latent codes into `decoding.Generation` records (text, ids, log-probability)."""
+        from .decoding import decode
+
+        return decode(self, z, tokenizer=self._require_tokenizer(), n=n, **strategy)
+
+    def sample(self, n: int, z_scale: float = 1.0, seed: int | None = None, **strategy):
+        """`n` sentences decoded from z ~ N(0, z_scale^2 I) (a language model just samples)."""
+        from .decoding import sample_prior
+
+        return sample_prior(self, n, z_scale=z_scale, seed=seed, **strategy)
+
+    def reconstruct(self, texts: list[str], sample_z: bool = False, seed: int | None = None,
+                    **strategy):
+        """Encode sentences and decode them back (posterior mean, or a sample with `sample_z`)."""
+        from .decoding import reconstruct
+
+        return reconstruct(self, texts, sample_z=sample_z, seed=seed, **strategy)
+
+    def interpolate(self, first: str, second: str, steps: int = 8, method: str = "linear",
+                    **strategy):
+        """Decode `steps` points on the path between two sentences' posterior means."""
+        from .decoding import interpolate
+
+        return interpolate(self, first, second, steps=steps, method=method, **strategy)
+
+    # --- checkpoints ------------------------------------------------------------------------
+    def save_pretrained(self, directory, train_config=None) -> None:
+        """Write config.json, model.safetensors and tokenizer.json atomically to `directory`."""
+        from .checkpoint import save_checkpoint
+
+        save_checkpoint(directory, self, train_config=train_config)
+
+    @classmethod
+    def from_pretrained(cls, directory, device: str | torch.device = "cpu") -> "SentenceVAE":
+        """Load a checkpoint directory, or a run directory (then its best checkpoint)."""
+        from .checkpoint import load_checkpoint
+
+        return load_checkpoint(directory, device=device)

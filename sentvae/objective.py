@@ -1,0 +1,96 @@
+"""The training objective as pure functions: Gaussian KL, KL-weight schedules, free bits, loss.
+
+All quantities are in nats. Reconstruction NLL is summed over a sentence's targets (its words and
+`<eos>`) and averaged over sentences; per-token figures divide by the number of targets.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from .config import TrainConfig
+
+
+def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, diag(exp(logvar))) || N(0, I)) per dimension: (B, Z) -> (B, Z)."""
+    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)
+
+
+def free_bits_kl(kl_per_dim: torch.Tensor, threshold: float) -> torch.Tensor:
+    """Free bits (Kingma et al. 2016): sum over dimensions of max(lambda, batch-mean KL_d).
+
+    kl_per_dim (B, Z) -> scalar. Dimensions whose batch-averaged KL is below `threshold` get no
+    gradient pushing them further towards the prior. With threshold 0 it is the mean summed KL.
+    """
+    per_dim = kl_per_dim.mean(dim=0)  # (Z,)
+    if threshold > 0:
+        per_dim = per_dim.clamp(min=threshold)
+    return per_dim.sum()
+
+
+# --- KL-weight schedules: pure functions of the step -----------------------------------------
+
+def constant_schedule(step: int, beta: float = 1.0) -> float:
+    return beta
+
+
+def linear_schedule(step: int, warmup_steps: int, beta: float = 1.0) -> float:
+    """0 at step 0, rising linearly to `beta` at `warmup_steps`, then flat."""
+    if warmup_steps <= 0:
+        return beta
+    return beta * min(1.0, step / warmup_steps)
+
+
+def logistic_schedule(step: int, k: float, x0: float, beta: float = 1.0) -> float:
+    """Bowman et al. (2016): beta / (1 + exp(-k (step - x0)))."""
+    return beta / (1.0 + math.exp(-k * (step - x0)))
+
+
+def cyclical_schedule(step: int, total_steps: int, cycles: int, rise: float = 0.5,
+                      zero: float = 0.0, beta: float = 1.0) -> float:
+    """Fu et al. (2019): `cycles` cycles over `total_steps`; in each, hold 0 for a `zero` fraction,
+    rise linearly to `beta` over a `rise` fraction, then hold `beta` for the rest."""
+    period = max(1.0, total_steps / cycles)
+    position = (step % period) / period  # in [0, 1)
+    if position < zero:
+        return 0.0
+    return beta * min(1.0, (position - zero) / rise)
+
+
+def kl_weight(step: int, cfg: TrainConfig, total_steps: int) -> float:
+    """The KL weight (beta) at `step` for the schedule configured in `cfg`."""
+    if cfg.kl_schedule == "constant":
+        return constant_schedule(step, cfg.beta)
+    if cfg.kl_schedule == "linear":
+        return linear_schedule(step, cfg.kl_warmup_steps, cfg.beta)
+    if cfg.kl_schedule == "logistic":
+        return logistic_schedule(step, cfg.logistic_k, cfg.logistic_x0, cfg.beta)
+    if cfg.kl_schedule == "cyclical":
+        return cyclical_schedule(step, total_steps, cfg.cycles, cfg.cycle_rise, cfg.cycle_zero,
+                                 cfg.beta)
+    raise ValueError(f"unknown kl_schedule {cfg.kl_schedule!r}")
+
+
+def learning_rate(step: int, cfg: TrainConfig, total_steps: int) -> float:
+    """Linear warm-up to `lr`, then cosine / linear decay to `lr * min_lr_ratio`, or constant."""
+    if cfg.warmup_steps > 0 and step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    if cfg.lr_schedule == "constant":
+        return cfg.lr
+    span = max(1, total_steps - cfg.warmup_steps)
+    progress = min(1.0, (step - cfg.warmup_steps) / span)
+    floor = cfg.lr * cfg.min_lr_ratio
+    if cfg.lr_schedule == "linear":
+        return cfg.lr - (cfg.lr - floor) * progress
+    return floor + 0.5 * (cfg.lr - floor) * (1.0 + math.cos(math.pi * progress))
+
+
+def vae_loss(nll: torch.Tensor, kl_per_dim: torch.Tensor | None, beta: float,
+             free_bits: float = 0.0) -> torch.Tensor:
+    """Training loss per sentence: mean NLL + beta * (free-bits) KL. nll (B,), kl (B, Z)."""
+    loss = nll.mean()
+    if kl_per_dim is not None:
+        loss = loss + beta * free_bits_kl(kl_per_dim, free_bits)
+    return loss

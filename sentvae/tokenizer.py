@@ -1,0 +1,118 @@
+"""Train, save and load a Hugging Face `tokenizers` tokenizer; the only place that touches it.
+
+Special tokens are trained first, so their ids are fixed:
+
+    <pad> = 0   padding (never a target)
+    <unk> = 1   unknown word; also what word dropout puts in the decoder input
+    <bos> = 2   first decoder input
+    <eos> = 3   last decoder target
+
+`encode` returns the ids of the words only; the model adds `<bos>`/`<eos>` itself.
+Normalisation (lower-casing, punctuation splitting) lives inside `tokenizer.json`, so it travels
+with every checkpoint.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+
+from .errors import CheckpointError, DataError
+
+SPECIAL_TOKENS = ["<pad>", "<unk>", "<bos>", "<eos>"]
+PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3
+
+
+class TextTokenizer:
+    """A thin wrapper over `tokenizers.Tokenizer` with the package's special-token convention."""
+
+    def __init__(self, tokenizer: Tokenizer):
+        self.hf = tokenizer
+        for expected_id, token in enumerate(SPECIAL_TOKENS):
+            if tokenizer.token_to_id(token) != expected_id:
+                raise CheckpointError(
+                    f"tokenizer: special token {token} must have id {expected_id}, "
+                    f"found {tokenizer.token_to_id(token)}")
+
+    # --- construction --------------------------------------------------------------------
+    @classmethod
+    def train(cls, texts: Iterable[str], kind: str = "word", vocab_size: int = 20000,
+              min_frequency: int = 1, lowercase: bool = False,
+              split_punctuation: bool = False) -> "TextTokenizer":
+        """Train a `word` (WordLevel) or `bpe` tokenizer on an iterator of sentences."""
+        if kind == "word":
+            tokenizer = Tokenizer(models.WordLevel(unk_token="<unk>"))
+            split = [pre_tokenizers.WhitespaceSplit()]
+            if split_punctuation:
+                split.append(pre_tokenizers.Punctuation(behavior="isolated"))
+            tokenizer.pre_tokenizer = pre_tokenizers.Sequence(split)
+            trainer = trainers.WordLevelTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
+                                                special_tokens=SPECIAL_TOKENS, show_progress=False)
+        elif kind == "bpe":
+            tokenizer = Tokenizer(models.BPE(unk_token="<unk>"))
+            tokenizer.pre_tokenizer = pre_tokenizers.Metaspace()
+            tokenizer.decoder = decoders.Metaspace()
+            trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
+                                          special_tokens=SPECIAL_TOKENS, show_progress=False)
+        else:
+            raise ValueError(f"unknown tokenizer kind {kind!r} (expected 'word' or 'bpe')")
+        steps = [normalizers.NFKC()]
+        if lowercase:
+            steps.append(normalizers.Lowercase())
+        tokenizer.normalizer = normalizers.Sequence(steps)
+        tokenizer.train_from_iterator(_non_empty(texts), trainer=trainer)
+        if tokenizer.get_vocab_size() <= len(SPECIAL_TOKENS):
+            raise DataError("the training corpus has no words to build a vocabulary from")
+        return cls(tokenizer)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "TextTokenizer":
+        path = Path(path)
+        if not path.is_file():
+            raise CheckpointError(f"{path}: tokenizer file not found")
+        try:
+            return cls(Tokenizer.from_file(str(path)))
+        except Exception as exc:  # tokenizers raises a plain Exception on malformed JSON
+            raise CheckpointError(f"{path}: not a valid tokenizer.json ({exc})") from None
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(self.hf.to_str(pretty=True), encoding="utf-8")
+
+    # --- use -----------------------------------------------------------------------------
+    @property
+    def vocab_size(self) -> int:
+        return self.hf.get_vocab_size()
+
+    def encode(self, text: str) -> list[int]:
+        """Word ids of one sentence, without `<bos>`/`<eos>`."""
+        return self.hf.encode(text, add_special_tokens=False).ids
+
+    def encode_batch(self, texts: list[str]) -> list[list[int]]:
+        """Word ids of many sentences (parallel in Rust)."""
+        return [e.ids for e in self.hf.encode_batch(list(texts), add_special_tokens=False)]
+
+    def decode(self, ids: Iterable[int]) -> str:
+        """Text of a decoded id sequence: stops at `<eos>`, drops `<pad>`/`<bos>`, keeps `<unk>`."""
+        kept = []
+        for i in ids:
+            i = int(i)
+            if i == EOS_ID:
+                break
+            if i not in (PAD_ID, BOS_ID):
+                kept.append(i)
+        return self.hf.decode(kept, skip_special_tokens=False)
+
+    def decode_batch(self, batch: Iterable[Iterable[int]]) -> list[str]:
+        return [self.decode(ids) for ids in batch]
+
+    def tokens(self, text: str) -> list[str]:
+        """The tokens of a sentence as the model sees them (after normalisation)."""
+        return self.hf.encode(text, add_special_tokens=False).tokens
+
+
+def _non_empty(texts: Iterable[str]) -> Iterator[str]:
+    for text in texts:
+        if text and text.strip():
+            yield text

@@ -1,0 +1,337 @@
+"""The training loop: a function, not a script.
+
+`train(model_cfg, train_cfg)` prepares the data, trains with AdamW, evaluates on the validation
+split every `eval_every` steps, keeps the best checkpoint (by validation ELBO at beta = 1, the
+NLL bound) and the last one, and stops early after `patience` evaluations without improvement.
+`resume=True` continues the run in `out_dir` exactly where its last checkpoint left it:
+optimizer, schedules, step, RNG and position in the epoch's batch order.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import yaml
+
+from .checkpoint import (TOKENIZER_FILE, load_resume_state, point_link, read_model_config,
+                         resolve_checkpoint, write_checkpoint_files)
+from .config import ModelConfig, TrainConfig
+from .data import EncodedSplit, bucketed_batches, encode_split, iterate, load_splits, sorted_batches
+from .errors import CheckpointError, SentvaeError
+from .model import SentenceVAE
+from .objective import gaussian_kl, kl_weight, learning_rate, vae_loss
+from .tokenizer import TextTokenizer
+
+
+class TrainingDiverged(SentvaeError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise SentvaeError(f"device {name!r} requested but CUDA is not available")
+    return torch.device(name)
+
+
+# --- evaluation on a split ---------------------------------------------------------------------
+
+@torch.no_grad()
+def evaluate_bound(model: SentenceVAE, split: EncodedSplit, batch_size: int = 128,
+                   seed: int = 0) -> dict:
+    """ELBO at beta = 1 with one posterior sample (fixed seed), NLL, KL and active units.
+
+    Per sentence and per target token (targets are the words and `<eos>`). The global RNG is left
+    untouched, so evaluating never changes what training does next.
+    """
+    was_training = model.training
+    model.eval()
+    device = model.device
+    nll_sum = kl_sum = 0.0
+    means = []
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for tokens, lengths in iterate(split, sorted_batches(split.lengths, batch_size)):
+            out = model(tokens.to(device), lengths.to(device), sample_z=True)
+            nll_sum += float(out.nll.sum())
+            if out.mu is not None:
+                kl_sum += float(gaussian_kl(out.mu, out.logvar).sum())
+                means.append(out.mu.float().cpu())
+    model.train(was_training)
+    sentences, targets = len(split), split.num_targets
+    bound = nll_sum + kl_sum
+    active = 0
+    if means:
+        active = int((torch.cat(means).var(dim=0, unbiased=True) > 0.01).sum())
+    return {
+        "elbo_per_sentence": bound / sentences,  # negative ELBO (an upper bound on the NLL)
+        "nll_per_sentence": nll_sum / sentences,
+        "kl_per_sentence": kl_sum / sentences,
+        "elbo_per_token": bound / targets,
+        "ppl_bound": math.exp(min(bound / targets, 50.0)),
+        "active_units": active,
+        "sentences": sentences,
+        "tokens": targets,
+    }
+
+
+# --- the run -----------------------------------------------------------------------------------
+
+@dataclass
+class RunState:
+    """Where training is; saved in every checkpoint's resume.pt."""
+
+    step: int = 0
+    epoch: int = 0
+    batch_in_epoch: int = 0
+    best_elbo: float = math.inf
+    evals_without_improvement: int = 0
+    elapsed_seconds: float = 0.0
+
+
+class Run:
+    """A training run directory: metrics.jsonl, checkpoints/step-N/, `last` and `best` links."""
+
+    def __init__(self, out_dir: str | Path):
+        self.dir = Path(out_dir)
+        self.checkpoints = self.dir / "checkpoints"
+
+    def prepare(self, fresh: bool) -> None:
+        try:
+            self.checkpoints.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SentvaeError(f"{self.dir}: cannot create the output directory ({exc.strerror})") from None
+        if not os.access(self.dir, os.W_OK):
+            raise SentvaeError(f"{self.dir}: output directory is not writable")
+        if fresh and (self.dir / "last").exists():
+            raise SentvaeError(f"{self.dir}: already holds a run; pass --resume to continue it "
+                               "or choose another --out")
+
+    def log(self, record: dict) -> None:
+        with (self.dir / "metrics.jsonl").open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record) + "\n")
+
+    def save(self, model, train_cfg, state: RunState, optimizer, is_best: bool) -> None:
+        """Write checkpoints/step-N atomically, then swap the `last` (and `best`) links."""
+        name = f"step-{state.step:07d}"
+        final = self.checkpoints / name
+        temporary = self.checkpoints / f".{name}.tmp-{os.getpid()}"
+        shutil.rmtree(temporary, ignore_errors=True)
+        resume = {"state": vars(state).copy(), "optimizer": optimizer.state_dict(),
+                  "torch_rng": torch.get_rng_state()}
+        try:
+            temporary.mkdir()
+            write_checkpoint_files(temporary, model, train_cfg, resume)
+            if final.exists():
+                shutil.rmtree(final)
+            os.replace(temporary, final)
+            point_link(self.dir / "last", f"checkpoints/{name}")
+            if is_best:
+                point_link(self.dir / "best", f"checkpoints/{name}")
+        except OSError as exc:
+            shutil.rmtree(temporary, ignore_errors=True)
+            raise SentvaeError(f"{final}: could not save checkpoint ({exc.strerror or exc}); "
+                               "the previous checkpoint is unchanged") from None
+        self._remove_unreferenced()
+
+    def _remove_unreferenced(self) -> None:
+        keep = {os.path.realpath(self.dir / link) for link in ("last", "best")
+                if (self.dir / link).exists()}
+        for path in self.checkpoints.iterdir():
+            if path.name.startswith("step-") and os.path.realpath(path) not in keep:
+                shutil.rmtree(path, ignore_errors=True)
+
+
+def _prepare_data(model_cfg: ModelConfig, train_cfg: TrainConfig, tokenizer: TextTokenizer | None):
+    raw = load_splits(train_cfg)
+    if tokenizer is None:
+        tokenizer = TextTokenizer.train(
+            (text for batch in raw["train"].iter(batch_size=10000) for text in batch["text"]),
+            kind=train_cfg.tokenizer, vocab_size=train_cfg.vocab_size,
+            min_frequency=train_cfg.min_frequency, lowercase=train_cfg.lowercase,
+            split_punctuation=train_cfg.split_punctuation)
+    encoded = {name: encode_split(ds, tokenizer, model_cfg.max_length, train_cfg.long_sentences,
+                                  num_proc=os.cpu_count())
+               for name, ds in raw.items()}
+    for name, split in encoded.items():
+        if len(split) == 0:
+            raise SentvaeError(f"the {name} split has no sentences of at most "
+                               f"{model_cfg.max_length} tokens")
+    return tokenizer, encoded
+
+
+def train(model_cfg: ModelConfig, train_cfg: TrainConfig, resume: bool = False,
+          progress: bool = True, echo=print) -> dict:
+    """Train a sentence VAE (or the language-model baseline); return a summary dict."""
+    from tqdm.auto import tqdm
+
+    started = time.perf_counter()
+    if train_cfg.threads:
+        torch.set_num_threads(train_cfg.threads)
+    device = resolve_device(train_cfg.device)
+    run = Run(train_cfg.out_dir)
+    run.prepare(fresh=not resume)
+    state = RunState()
+    resume_state = None
+    tokenizer = None
+    if resume:
+        last = run.dir / "last"
+        if not (last / "config.json").exists():
+            raise CheckpointError(f"{run.dir}: nothing to resume (no last checkpoint)")
+        last = resolve_checkpoint(last)
+        model_cfg = read_model_config(last)
+        tokenizer = TextTokenizer.load(last / TOKENIZER_FILE)
+        resume_state = load_resume_state(last)
+        state = RunState(**resume_state["state"])
+    torch.manual_seed(train_cfg.seed)
+
+    tokenizer, splits = _prepare_data(model_cfg, train_cfg, tokenizer)
+    model_cfg.vocab_size = tokenizer.vocab_size
+    train_split, valid_split = splits["train"], splits["valid"]
+    for name, split in splits.items():
+        if split.dropped or split.truncated:
+            what = "dropped" if split.dropped else "truncated"
+            echo(f"{name}: {split.dropped or split.truncated} sentences over "
+                 f"{model_cfg.max_length} tokens {what}")
+
+    model = SentenceVAE(model_cfg, tokenizer).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=train_cfg.lr,
+                                  weight_decay=train_cfg.weight_decay)
+    if resume_state is not None:
+        from safetensors.torch import load_model
+
+        load_model(model, str(run.dir / "last" / "model.safetensors"), device=str(device))
+        optimizer.load_state_dict(resume_state["optimizer"])
+        torch.set_rng_state(resume_state["torch_rng"])
+
+    steps_per_epoch = len(bucketed_batches(train_split.lengths, train_cfg.batch_size,
+                                           train_cfg.seed, 0, train_cfg.bucket_size))
+    total_steps = train_cfg.max_steps or train_cfg.max_epochs * steps_per_epoch
+    if train_cfg.max_steps and train_cfg.max_epochs:
+        total_steps = min(total_steps, train_cfg.max_epochs * steps_per_epoch)
+    eval_every = train_cfg.eval_every or steps_per_epoch
+    echo(f"data: {len(train_split):,} train / {len(valid_split):,} valid sentences, "
+         f"vocabulary {tokenizer.vocab_size:,}; {total_steps:,} steps on {device}; "
+         f"{sum(p.numel() for p in model.parameters()):,} parameters")
+    (run.dir / "config.resolved.yaml").write_text(yaml.safe_dump(
+        {"model": vars(model_cfg), "train": vars(train_cfg)}, sort_keys=False), encoding="utf-8")
+
+    bar = tqdm(total=total_steps, initial=state.step, disable=not progress, unit="step",
+               dynamic_ncols=True)
+    window_tokens, window_start = 0, time.perf_counter()
+    session_tokens, train_seconds = 0, 0.0  # measured over optimisation steps only
+    run_started = time.perf_counter() - state.elapsed_seconds
+    stop_reason = "finished"
+    last_saved_step = -1
+    model.train()
+
+    def checkpoint_now(evaluate: bool) -> dict | None:
+        nonlocal last_saved_step
+        state.elapsed_seconds = time.perf_counter() - run_started
+        metrics = None
+        is_best = False
+        if evaluate:
+            metrics = evaluate_bound(model, valid_split, seed=train_cfg.seed)
+            is_best = metrics["elbo_per_sentence"] < state.best_elbo - 1e-6
+            if is_best:
+                state.best_elbo = metrics["elbo_per_sentence"]
+                state.evals_without_improvement = 0
+            else:
+                state.evals_without_improvement += 1
+            run.log({"step": state.step, "epoch": state.epoch, "split": "valid", **metrics,
+                     "best": is_best})
+        is_best = is_best or not (run.dir / "best").exists()
+        run.save(model, train_cfg, state, optimizer, is_best)
+        last_saved_step = state.step
+        return metrics
+
+    try:
+        while state.step < total_steps and stop_reason == "finished":
+            batches = bucketed_batches(train_split.lengths, train_cfg.batch_size, train_cfg.seed,
+                                       state.epoch, train_cfg.bucket_size)
+            while state.batch_in_epoch < len(batches) and state.step < total_steps:
+                step_started = time.perf_counter()
+                tokens, lengths = next(iterate(train_split, [batches[state.batch_in_epoch]]))
+                tokens, lengths = tokens.to(device), lengths.to(device)
+                lr = learning_rate(state.step, train_cfg, total_steps)
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+                beta = kl_weight(state.step, train_cfg, total_steps)
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=train_cfg.bf16):
+                    out = model(tokens, lengths)
+                kl = gaussian_kl(out.mu.float(), out.logvar.float()) if out.mu is not None else None
+                loss = vae_loss(out.nll, kl, beta, train_cfg.free_bits)
+                if not torch.isfinite(loss):
+                    raise TrainingDiverged(
+                        f"the loss became {float(loss)} at step {state.step + 1}; training stopped. "
+                        f"The last good checkpoint is in {run.dir / 'last'} and the best in "
+                        f"{run.dir / 'best'}; try a lower train.lr or train.grad_clip")
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if train_cfg.grad_clip > 0:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), train_cfg.grad_clip)
+                optimizer.step()
+                state.step += 1
+                state.batch_in_epoch += 1
+                window_tokens += int(lengths.sum())
+                session_tokens += int(lengths.sum())
+                train_seconds += time.perf_counter() - step_started
+                bar.update(1)
+                if state.step % train_cfg.log_every == 0 or state.step == total_steps:
+                    seconds = max(time.perf_counter() - window_start, 1e-9)
+                    rec = float(out.nll.mean())
+                    kl_value = float(kl.sum(1).mean()) if kl is not None else 0.0
+                    record = {"step": state.step, "epoch": state.epoch, "split": "train",
+                              "loss": float(loss), "rec": rec, "kl": kl_value, "beta": beta,
+                              "lr": lr, "tokens_per_s": window_tokens / seconds}
+                    run.log(record)
+                    bar.set_postfix(loss=f"{record['loss']:.2f}", rec=f"{rec:.2f}",
+                                    kl=f"{kl_value:.2f}", beta=f"{beta:.2f}",
+                                    tok_s=f"{record['tokens_per_s']:.0f}")
+                    window_tokens, window_start = 0, time.perf_counter()
+                if state.step % eval_every == 0:
+                    metrics = checkpoint_now(evaluate=True)
+                    bar.write(f"step {state.step}: valid -ELBO {metrics['elbo_per_sentence']:.2f} "
+                              f"(NLL {metrics['nll_per_sentence']:.2f} + KL "
+                              f"{metrics['kl_per_sentence']:.2f}) per sentence, "
+                              f"active units {metrics['active_units']}")
+                    if train_cfg.patience and state.evals_without_improvement >= train_cfg.patience:
+                        stop_reason = "early stopping"
+                        break
+                if train_cfg.max_minutes and time.perf_counter() - run_started > 60 * train_cfg.max_minutes:
+                    stop_reason = "time budget"
+                    break
+            else:
+                state.epoch += 1
+                state.batch_in_epoch = 0
+    except KeyboardInterrupt:
+        bar.close()
+        checkpoint_now(evaluate=False)
+        echo(f"interrupted at step {state.step}; resumable checkpoint saved in {run.dir / 'last'} "
+             f"(continue with --resume)")
+        return {"stopped": "interrupted", "step": state.step, "out_dir": str(run.dir)}
+    bar.close()
+    if last_saved_step != state.step:
+        checkpoint_now(evaluate=True)
+    wall = time.perf_counter() - started
+    final = evaluate_bound(model, valid_split, seed=train_cfg.seed)
+    summary = {
+        "stopped": stop_reason, "steps": state.step, "epochs": state.epoch,
+        "best_valid_elbo_per_sentence": state.best_elbo,
+        "last_valid": final, "wall_seconds": wall,
+        "train_tokens_per_s": session_tokens / max(train_seconds, 1e-9),
+        "out_dir": str(run.dir),
+    }
+    echo(f"done ({stop_reason}) after {state.step} steps in {wall / 60:.1f} min: last valid "
+         f"-ELBO {final['elbo_per_sentence']:.2f} per sentence (KL {final['kl_per_sentence']:.2f}, "
+         f"{final['active_units']}/{model_cfg.latent_dim if model_cfg.has_latent else 0} active units); "
+         f"best {state.best_elbo:.2f}; checkpoints in {run.dir}/best and {run.dir}/last")
+    return summary
