@@ -7,13 +7,22 @@
 Importing the package does no work; heavy modules load when first used.
 """
 
-from .config import ModelConfig, TrainConfig, load_config
 from .errors import ArgumentError, CheckpointError, ConfigError, DataError, SentvaeError
-from .model import SentenceVAE
-from .tokenizer import TextTokenizer
 
 __version__ = "0.1.0"
 
 __all__ = ["SentenceVAE", "TextTokenizer", "ModelConfig", "TrainConfig", "load_config",
            "SentvaeError", "ConfigError", "DataError", "CheckpointError", "ArgumentError"]
 
+
+_LAZY = {"SentenceVAE": "model", "TextTokenizer": "tokenizer", "ModelConfig": "config",
+         "TrainConfig": "config", "load_config": "config"}
+
+
+def __getattr__(name):
+    """Load torch-heavy modules on first use, so `import sentvae` is instant."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module 'sentvae' has no attribute {name!r}")

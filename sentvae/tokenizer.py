@@ -62,7 +62,8 @@ class TextTokenizer:
         if lowercase:
             steps.append(normalizers.Lowercase())
         tokenizer.normalizer = normalizers.Sequence(steps)
-        tokenizer.train_from_iterator(_non_empty(texts), trainer=trainer)
+        tokenizer.add_special_tokens(SPECIAL_TOKENS)
+        tokenizer.train_from_iterator(_training_texts(texts), trainer=trainer)
         if tokenizer.get_vocab_size() <= len(SPECIAL_TOKENS):
             raise DataError("the training corpus has no words to build a vocabulary from")
         return cls(tokenizer)
@@ -112,7 +113,11 @@ class TextTokenizer:
         return self.hf.encode(text, add_special_tokens=False).tokens
 
 
-def _non_empty(texts: Iterable[str]) -> Iterator[str]:
+def _training_texts(texts: Iterable[str]) -> Iterator[str]:
+    """Non-blank sentences with special-token literals (PTB's `<unk>`) blanked out: they are
+    already in the vocabulary, and counting them as words would give them a second id."""
     for text in texts:
         if text and text.strip():
+            for token in SPECIAL_TOKENS:
+                text = text.replace(token, " ")
             yield text

@@ -228,6 +228,9 @@ def train(model_cfg: ModelConfig, train_cfg: TrainConfig, resume: bool = False,
                dynamic_ncols=True)
     window_tokens, window_start = 0, time.perf_counter()
     session_tokens, train_seconds = 0, 0.0  # measured over optimisation steps only
+    # With a wall-clock budget the learning-rate decay aims at the steps that fit in it
+    # (re-estimated at every log step), so a budgeted run still ends at a low learning rate.
+    schedule_steps = total_steps
     run_started = time.perf_counter() - state.elapsed_seconds
     stop_reason = "finished"
     last_saved_step = -1
@@ -261,7 +264,7 @@ def train(model_cfg: ModelConfig, train_cfg: TrainConfig, resume: bool = False,
                 step_started = time.perf_counter()
                 tokens, lengths = next(iterate(train_split, [batches[state.batch_in_epoch]]))
                 tokens, lengths = tokens.to(device), lengths.to(device)
-                lr = learning_rate(state.step, train_cfg, total_steps)
+                lr = learning_rate(state.step, train_cfg, schedule_steps)
                 for group in optimizer.param_groups:
                     group["lr"] = lr
                 beta = kl_weight(state.step, train_cfg, total_steps)
@@ -287,16 +290,20 @@ def train(model_cfg: ModelConfig, train_cfg: TrainConfig, resume: bool = False,
                 bar.update(1)
                 if state.step % train_cfg.log_every == 0 or state.step == total_steps:
                     seconds = max(time.perf_counter() - window_start, 1e-9)
-                    rec = float(out.nll.mean())
-                    kl_value = float(kl.sum(1).mean()) if kl is not None else 0.0
+                    rec = float(out.nll.detach().mean())
+                    kl_value = float(kl.detach().sum(1).mean()) if kl is not None else 0.0
                     record = {"step": state.step, "epoch": state.epoch, "split": "train",
-                              "loss": float(loss), "rec": rec, "kl": kl_value, "beta": beta,
+                              "loss": float(loss.detach()), "rec": rec, "kl": kl_value, "beta": beta,
                               "lr": lr, "tokens_per_s": window_tokens / seconds}
                     run.log(record)
                     bar.set_postfix(loss=f"{record['loss']:.2f}", rec=f"{rec:.2f}",
                                     kl=f"{kl_value:.2f}", beta=f"{beta:.2f}",
                                     tok_s=f"{record['tokens_per_s']:.0f}")
                     window_tokens, window_start = 0, time.perf_counter()
+                    if train_cfg.max_minutes:
+                        elapsed = time.perf_counter() - run_started
+                        fit = int(state.step * 60 * train_cfg.max_minutes / max(elapsed, 1e-9))
+                        schedule_steps = max(state.step + 1, min(total_steps, fit))
                 if state.step % eval_every == 0:
                     metrics = checkpoint_now(evaluate=True)
                     bar.write(f"step {state.step}: valid -ELBO {metrics['elbo_per_sentence']:.2f} "

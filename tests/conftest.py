@@ -1,0 +1,45 @@
+"""Shared fixtures: one thread, quiet `datasets`, and a tiny model trained once per session."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+torch.set_num_threads(1)
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+TINY_MODEL = ["model.embed_dim=32", "model.encoder_hidden_dim=32", "model.decoder_hidden_dim=64",
+              "model.latent_dim=8", "model.output_dropout=0.0", "model.word_dropout=0.2"]
+TINY_TRAIN = ["train.builtin_train_size=3000", "train.builtin_valid_size=200",
+              "train.builtin_test_size=200", "train.batch_size=32", "train.lr=0.003",
+              "train.warmup_steps=20", "train.kl_warmup_steps=200", "train.eval_every=100",
+              "train.log_every=20", "train.threads=1", "train.free_bits=0.25"]
+
+
+def tiny_configs(out_dir, *extra: str):
+    """ModelConfig and TrainConfig of a tiny model on the built-in corpus, writing to `out_dir`."""
+    from sentvae.config import load_config
+
+    return load_config(None, TINY_MODEL + TINY_TRAIN + [f"train.out_dir={out_dir}", *extra])
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory):
+    """A run directory with a tiny VAE trained for 300 steps on the built-in corpus (~20 s)."""
+    from sentvae.train import train
+
+    out = tmp_path_factory.mktemp("tiny-run")
+    model_cfg, train_cfg = tiny_configs(out, "train.max_steps=300")
+    train(model_cfg, train_cfg, progress=False, echo=lambda *a, **k: None)
+    return out
+
+
+@pytest.fixture(scope="session")
+def trained_model(trained_run):
+    """The best checkpoint of `trained_run`, loaded on the CPU in eval mode."""
+    from sentvae.model import SentenceVAE
+
+    return SentenceVAE.from_pretrained(trained_run)
