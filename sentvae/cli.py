@@ -10,7 +10,7 @@ import json
 import sys
 from pathlib import Path
 
-from .errors import SentvaeError
+from .errors import ArgumentError, SentvaeError
 
 REPO_CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 
@@ -25,20 +25,44 @@ def _add_model(parser: argparse.ArgumentParser) -> None:
 
 def _add_strategy(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("decoding")
-    group.add_argument("--strategy", default="greedy", help="greedy, sample or beam (default greedy)")
-    group.add_argument("--temperature", type=float, default=1.0, help="sampling temperature")
-    group.add_argument("--top-k", type=int, default=0, help="sample from the k most likely tokens (0: all)")
-    group.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass (1: off)")
-    group.add_argument("--max-length", type=int, default=None, help="longest output in tokens")
+    group.add_argument("--strategy", choices=("greedy", "sample", "beam"), default=None,
+                       help="decoding strategy (default: greedy, or the one the flags below imply)")
+    group.add_argument("--temperature", type=float, default=None, help="sample: temperature (default 1)")
+    group.add_argument("--top-k", type=int, default=None, help="sample: only the k most likely tokens (0: all)")
+    group.add_argument("--top-p", type=float, default=None, help="sample: nucleus mass in (0, 1] (1: off)")
+    group.add_argument("--beam", type=int, default=None, metavar="W", help="beam: width (default 5)")
+    group.add_argument("--alpha", type=float, default=None,
+                       help="beam: length normalisation ((5+len)/6)^alpha (default 0: raw log-probability)")
+    group.add_argument("--n-best", type=int, default=None, metavar="N",
+                       help="beam: report the N best hypotheses of each beam (default 1)")
+    group.add_argument("--no-repeat-ngram", type=int, default=0, metavar="N",
+                       help="never repeat an n-gram of N words in a sentence (0: off)")
+    group.add_argument("--max-length", type=int, default=None, help="longest output in words")
     group.add_argument("--suppress-unk", action="store_true", help="never output <unk>")
     group.add_argument("--seed", type=int, default=None, help="random seed (reproducible output)")
     group.add_argument("--format", choices=("text", "jsonl"), default="text",
                        help="plain lines, or one JSON object per output")
 
 
+_STRATEGY_FLAGS = {"sample": ("temperature", "top_k", "top_p"), "beam": ("beam", "alpha", "n_best")}
+
+
 def _strategy(args) -> dict:
-    return {"strategy": args.strategy, "temperature": args.temperature, "top_k": args.top_k,
-            "top_p": args.top_p, "max_length": args.max_length, "suppress_unk": args.suppress_unk}
+    """The decoding options of the command line, validated before any model is loaded."""
+    from .decoding import DecodingOptions
+
+    given = {name: getattr(args, name) for names in _STRATEGY_FLAGS.values() for name in names
+             if getattr(args, name) is not None}
+    implied = [owner for owner, names in _STRATEGY_FLAGS.items() if set(names) & set(given)]
+    strategy = args.strategy or (implied[0] if len(implied) == 1 else "greedy")
+    for name in given:
+        owner = next(o for o, names in _STRATEGY_FLAGS.items() if name in names)
+        if owner != strategy:
+            raise ArgumentError(f"--{name.replace('_', '-')} needs --strategy {owner}")
+    options = {"strategy": strategy, "no_repeat_ngram": args.no_repeat_ngram,
+               "max_length": args.max_length, "suppress_unk": args.suppress_unk, **given}
+    DecodingOptions(**options)  # raises ArgumentError on a value out of range
+    return options
 
 
 def _load(args):
@@ -54,6 +78,8 @@ def _emit(results, fmt: str, text_line) -> None:
             print(json.dumps(record))
         else:
             print(text_line(result))
+            for rank, other in enumerate(result.extra.get("n_best", [])[1:], start=2):
+                print(f"  {rank}. {other['text']}")
 
 
 def _read_lines(path: str) -> list[str]:
@@ -94,8 +120,9 @@ def cmd_train(args) -> int:
 
 
 def cmd_sample(args) -> int:
+    strategy = _strategy(args)
     model = _load(args)
-    results = model.sample(args.num, z_scale=args.z_scale, seed=args.seed, **_strategy(args))
+    results = model.sample(args.num, z_scale=args.z_scale, seed=args.seed, **strategy)
     _emit(results, args.format, lambda r: r.text)
     return 0
 
@@ -106,8 +133,9 @@ def cmd_reconstruct(args) -> int:
     if bool(args.input) == bool(args.texts):
         raise SentvaeError("give sentences as arguments or --input FILE (one of the two)")
     texts = _read_lines(args.input) if args.input else args.texts
+    strategy = _strategy(args)
     model = _load(args)
-    results = model.reconstruct(texts, sample_z=args.sample_z, seed=args.seed, **_strategy(args))
+    results = model.reconstruct(texts, sample_z=args.sample_z, seed=args.seed, **strategy)
     _emit(results, args.format, lambda r: f"{r.source}\t->\t{r.text}")
     if args.input:
         outputs = [r.text for r in results]
@@ -124,11 +152,11 @@ def cmd_reconstruct(args) -> int:
 def cmd_interpolate(args) -> int:
     if not args.prior and len(args.sentences) != 2:
         raise SentvaeError("interpolate needs two sentences (or --prior)")
+    strategy = _strategy(args)
     model = _load(args)
     first, second = (args.sentences + [None, None])[:2] if not args.prior else (None, None)
     results = model.interpolate(first, second, steps=args.steps, method=args.method,
-                                prior=args.prior, seed=args.seed, unique=args.unique,
-                                **_strategy(args))
+                                prior=args.prior, seed=args.seed, unique=args.unique, **strategy)
     _emit(results, args.format, lambda r: f"{r.position:.2f}\t{r.text}")
     return 0
 
@@ -155,6 +183,86 @@ def cmd_demo(args) -> int:
     print(f"\ninterpolation between\n  A: {first}\n  B: {second}")
     for r in model.interpolate(first, second, steps=8):
         print(f"  {r.position:.2f}  {r.text}")
+    return 0
+
+
+def cmd_summarize(args) -> int:
+    """Summarise groups of reviews through the latent space (see sentvae/summarize.py)."""
+    from .summarize import SummaryOptions, read_groups, report, summarize
+
+    strategy = {"strategy": "beam", "beam": args.beam, "no_repeat_ngram": 3, "suppress_unk": True}
+    options = SummaryOptions(method=args.method, length=args.length, rerank=not args.no_rerank,
+                             n_best=args.n_best, max_sentence_tokens=args.max_sentence_tokens,
+                             seed=args.seed, strategy=strategy)
+    groups = read_groups(args.input, group_column=args.group_column, text_column=args.text_column,
+                         columns=args.columns, references=args.references)
+    model = _load(args)
+    summaries = summarize(model, groups, options)
+    for summary in summaries:
+        if summary.message:
+            print(f"sentvae summarize: {summary.message}", file=sys.stderr)
+        print(summary.text)
+    result = report(summaries, groups, options)
+    if "evaluation" in result:
+        e = result["evaluation"]
+        print(f"# {e['groups']} groups: ROUGE-1 {e['rouge1']:.2f}  ROUGE-2 {e['rouge2']:.2f}  "
+              f"ROUGE-L {e['rougeL']:.2f}  BLEU {e['bleu']:.2f}  chrF {e['chrf']:.2f}", file=sys.stderr)
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n",
+                                   encoding="utf-8")
+    return 0 if any(s.text for s in summaries) else 2
+
+
+def cmd_evaluate(args) -> int:
+    """Score a corpus: NLL (importance-weighted, or exact for a language model), ELBO, KL, mutual
+    information, active units, reconstruction BLEU and prior-sample diversity."""
+    import torch
+
+    from .evaluate import evaluate, format_table, load_evaluation_split
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    model = _load(args)
+    split = load_evaluation_split(model, args.data, text_column=args.text_column,
+                                  max_sentences=args.max_sentences, long_sentences=args.long_sentences)
+    results = evaluate(model, split, iw_samples=args.iw_samples, batch_size=args.batch_size,
+                       seed=args.seed, prior_samples=args.prior_samples,
+                       echo=lambda line: print(line, file=sys.stderr))
+    results.update(model=args.model, data=args.data)
+    print(format_table(results))
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+def cmd_plot(args) -> int:
+    """Training curves of a run; KL per dimension and a PCA of posterior means on a corpus."""
+    from .evaluate import column_values, load_evaluation_split
+    from .model import SentenceVAE
+    from .plot import plot_kl_per_dimension, plot_latent_pca, plot_training
+
+    model_dir = args.model or (args.run if args.data else None)
+    if args.run is None and model_dir is None:
+        raise SentvaeError("plot needs --run RUN (training curves) and/or -m MODEL --data FILE "
+                           "(latent-space plots)")
+    if model_dir is not None and args.data is None:
+        raise SentvaeError("the latent-space plots need --data FILE to encode")
+    out = Path(args.out)
+    written = []
+    if args.run is not None:
+        written.append(plot_training(args.run, out / "training.png"))
+    if model_dir is not None:
+        model = SentenceVAE.from_pretrained(model_dir, device=args.device)
+        if not model.cfg.has_latent:
+            raise SentvaeError(f"{model_dir}: a language model (no latent code) has no latent space to plot")
+        split = load_evaluation_split(model, args.data, text_column=args.text_column,
+                                      max_sentences=args.max_sentences)
+        labels = column_values(split, args.label_column) if args.label_column else None
+        plot_kl_per_dimension(model, split, out / "kl_per_dimension.png")
+        written += [out / "kl_per_dimension.png",
+                    plot_latent_pca(model, split, labels, out / "latent_pca.png")]
+    for path in written:
+        print(path)
     return 0
 
 
@@ -202,6 +310,58 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--unique", action="store_true", help="collapse consecutive repeats")
     _add_strategy(p)
     p.set_defaults(func=cmd_interpolate)
+
+    p = sub.add_parser("summarize", help="summarise groups of reviews through the latent space")
+    _add_model(p)
+    p.add_argument("--input", default="-",
+                   help="TSV/CSV/JSONL (a group per row, or a text per row with --group-column), or "
+                        "plain text as one group (default: stdin)")
+    p.add_argument("--columns", help="text columns of a group, e.g. rev1..rev8 (default: found by name)")
+    p.add_argument("--text-column", help="column with one text (or a JSON list of texts) per row")
+    p.add_argument("--group-column", help="rows with the same value here form one group")
+    p.add_argument("--references", help="human-summary columns (e.g. summ1..summ3): print ROUGE, BLEU, chrF")
+    p.add_argument("--method", choices=("mean", "cluster", "medoid"), default="cluster",
+                   help="mean: one sentence from the mean code; cluster: decode k-means centroids; "
+                        "medoid: the input sentences nearest the centroids (default cluster)")
+    p.add_argument("--length", type=int, default=60, metavar="WORDS", help="length budget (default 60)")
+    p.add_argument("--no-rerank", action="store_true",
+                   help="keep each centroid's best beam sentence (no input-overlap reranking)")
+    p.add_argument("--beam", type=int, default=5, metavar="W", help="beam width (default 5)")
+    p.add_argument("--n-best", type=int, default=4, metavar="N", help="rerank: beam hypotheses per code (default 4)")
+    p.add_argument("--max-sentence-tokens", type=int, default=0, metavar="N",
+                   help="split input sentences longer than N tokens at commas (0: off)")
+    p.add_argument("--seed", type=int, default=0, help="seed of k-means and subset sampling")
+    p.add_argument("--json", metavar="OUT", help="also write method, chosen sentences and scores as JSON")
+    p.set_defaults(func=cmd_summarize)
+
+    p = sub.add_parser("evaluate", help="NLL, perplexity, ELBO, KL, mutual information, active units, BLEU")
+    _add_model(p)
+    p.add_argument("--data", required=True, help="corpus to score: .txt, .jsonl, .csv, .tsv or .parquet")
+    p.add_argument("--text-column", default="text", help="column holding the sentences (default text)")
+    p.add_argument("--iw-samples", type=int, default=100, metavar="K",
+                   help="importance samples per sentence for the NLL (default 100)")
+    p.add_argument("--batch-size", type=int, default=256, metavar="B",
+                   help="decoder rows per pass, sentences x importance samples (default 256)")
+    p.add_argument("--prior-samples", type=int, default=1000, metavar="N",
+                   help="sentences decoded from the prior for distinct-n / self-BLEU (0: skip; default 1000)")
+    p.add_argument("--max-sentences", type=int, metavar="N", help="evaluate only the first N sentences")
+    p.add_argument("--long-sentences", choices=("keep", "truncate"), default="keep",
+                   help="sentences over the model's max_length: score whole (default) or truncate")
+    p.add_argument("--seed", type=int, default=0, help="seed of every random draw (default 0)")
+    p.add_argument("--threads", type=int, help="CPU threads for torch")
+    p.add_argument("--json", metavar="OUT", help="also write the results as JSON")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("plot", help="PNG plots: training curves, KL per dimension, latent PCA")
+    p.add_argument("-m", "--model", help="checkpoint or run directory for the latent plots (default: --run)")
+    p.add_argument("--run", help="training run directory: plot its metrics.jsonl")
+    p.add_argument("--data", help="corpus to encode for the latent plots")
+    p.add_argument("--text-column", default="text", help="column holding the sentences (default text)")
+    p.add_argument("--label-column", help="colour the PCA by this column (e.g. label)")
+    p.add_argument("--max-sentences", type=int, metavar="N", help="encode only the first N sentences")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    p.add_argument("--out", default="plots", help="output directory (default plots)")
+    p.set_defaults(func=cmd_plot)
 
     p = sub.add_parser("demo", help="train on the built-in corpus, then show samples and an interpolation")
     p.add_argument("--config", default=str(REPO_CONFIGS / "demo.yaml"), help="config (default configs/demo.yaml)")

@@ -1,13 +1,35 @@
 """Decoding latent codes into sentences, batched over codes.
 
-Strategies: `greedy`; `sample` (temperature, top-k, top-p). Every strategy runs on a whole batch
-of codes at once, stops as soon as every sequence has produced `<eos>`, and is reproducible with
-`seed`. Each result carries its log-probability under the decoder (the unmodified distribution:
-temperature, truncation and `<unk>` suppression change the choice, not the score).
+Strategies:
+
+    greedy   the most likely next token at every step
+    sample   ancestral sampling, with temperature and top-k / top-p (nucleus) truncation
+    beam     beam search of width `beam`, length normalisation `alpha`, `n_best` outputs
+
+Every strategy decodes a whole batch of codes at once (beam search flattens B codes x W beams
+into B*W decoder rows, row b*W + k being beam k of code b), stops as soon as every sequence has
+ended, and is reproducible with `seed`. Options for all strategies: `max_length` (words; after
+that <eos> is forced), `suppress_unk` (never choose <unk>) and `no_repeat_ngram` (n > 0: never
+produce the same n-gram of words twice in one sentence).
+
+Scores. `Generation.logprob` is always log p(words, <eos> | z) under the decoder's unmodified
+distribution: temperature, truncation, <unk> suppression and n-gram blocking change which tokens
+may be chosen, never the score. Beam search ranks hypotheses by the GNMT-normalised score
+(Wu et al. 2016)
+
+    score = logprob / lp(len),    lp(len) = ((5 + len) / 6) ** alpha
+
+with len = words + 1 (the <eos>). alpha = 0, the default, ranks by the log-probability itself;
+alpha > 0 favours longer sentences. With width 1 beam search is exactly greedy decoding.
+
+Output. One `Generation` per code, whatever the strategy. A beam result carries its ranking score
+in `extra["score"]`; with n_best > 1 `extra["n_best"]` lists the best n hypotheses of its beam,
+best first (the record's own sentence included), as {"text", "ids", "logprob", "score"}.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import torch
@@ -16,7 +38,8 @@ import torch.nn.functional as F
 from .errors import ArgumentError
 from .tokenizer import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
-STRATEGIES = ("greedy", "sample")
+STRATEGIES = ("greedy", "sample", "beam")
+NEG_INF = float("-inf")
 
 
 @dataclass
@@ -30,112 +53,291 @@ class Generation:
     z: list[float] | None = None  # the latent code it was decoded from
     position: float | None = None  # interpolation: 0 = first sentence, 1 = second
     source: str | None = None  # reconstruction: the input sentence
-    extra: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)  # beam search: "score", "n_best"
 
 
-def _filter_logits(logits: torch.Tensor, top_k: int, top_p: float) -> torch.Tensor:
-    """Keep the top-k and/or the smallest nucleus with mass >= top_p; logits (B, V)."""
-    if top_k and top_k > 0:
-        kth = torch.topk(logits, min(top_k, logits.size(-1)), dim=-1).values[:, -1:]  # (B, 1)
-        logits = logits.masked_fill(logits < kth, float("-inf"))
+@dataclass(frozen=True)
+class DecodingOptions:
+    """A validated decoding strategy; building one raises `ArgumentError` on a bad value.
+
+    `max_length` None means "the model's own max_length" (filled in by `decode`).
+    """
+
+    strategy: str = "greedy"
+    temperature: float = 1.0  # sample: divide the logits by T
+    top_k: int = 0  # sample: keep the k most likely tokens (0: all)
+    top_p: float = 1.0  # sample: keep the smallest set with mass >= p (1: all)
+    beam: int = 5  # beam: width W
+    alpha: float = 0.0  # beam: length normalisation exponent (0: raw log-probability)
+    n_best: int = 1  # beam: hypotheses reported per code
+    no_repeat_ngram: int = 0  # all: block repeated n-grams of this size (0: off)
+    max_length: int | None = None  # all: longest output in words
+    suppress_unk: bool = False  # all: never choose <unk>
+
+    def __post_init__(self):
+        if self.strategy not in STRATEGIES:
+            raise ArgumentError(f"unknown strategy {self.strategy!r} (expected one of {', '.join(STRATEGIES)})")
+        checks = [
+            (self.temperature > 0 and math.isfinite(self.temperature), f"temperature must be > 0, got {self.temperature}"),
+            (0.0 < self.top_p <= 1.0, f"top-p must be in (0, 1], got {self.top_p}"),
+            (self.top_k >= 0, f"top-k must be >= 0, got {self.top_k}"),
+            (self.beam >= 1, f"beam width must be >= 1, got {self.beam}"),
+            (self.alpha >= 0, f"alpha must be >= 0, got {self.alpha}"),
+            (1 <= self.n_best <= max(self.beam, 1), f"n-best must be between 1 and the beam width "
+                                                     f"{self.beam}, got {self.n_best}"),
+            (self.n_best == 1 or self.strategy == "beam", "n-best > 1 needs the beam strategy"),
+            (self.no_repeat_ngram >= 0, f"no-repeat-ngram must be >= 0, got {self.no_repeat_ngram}"),
+            (self.max_length is None or self.max_length >= 1, f"max length must be >= 1, got {self.max_length}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ArgumentError(message)
+
+
+# --- what a step may choose ----------------------------------------------------------------------
+
+def _repeated_ngram_tokens(prefix: torch.Tensor, n: int, vocab_size: int) -> torch.Tensor:
+    """Tokens that would repeat an n-gram of the prefix: prefix (R, t) -> banned (R, V) bool.
+
+    A token is banned when the last n-1 tokens followed by it already occur in the prefix.
+    <eos> is never banned, so a sentence can always end.
+    """
+    rows, length = prefix.shape
+    banned = torch.zeros(rows, vocab_size, dtype=torch.bool, device=prefix.device)
+    if length < n:
+        return banned
+    windows = prefix.unfold(1, n, 1)  # (R, t-n+1, n): every n-gram of the prefix
+    if n > 1:
+        context = prefix[:, length - n + 1:]  # (R, n-1): the last n-1 tokens
+        match = (windows[:, :, :-1] == context.unsqueeze(1)).all(-1)  # (R, t-n+1)
+    else:
+        match = torch.ones(windows.shape[:2], dtype=torch.bool, device=prefix.device)
+    hits = torch.zeros(rows, vocab_size, device=prefix.device)
+    hits.scatter_add_(1, windows[:, :, -1], match.float())  # duplicates add up instead of racing
+    banned = hits > 0
+    banned[:, EOS_ID] = False
+    return banned
+
+
+def _allowed(log_probs: torch.Tensor, prefix: torch.Tensor, opts: DecodingOptions) -> torch.Tensor:
+    """The log-probabilities a strategy may choose from, forbidden tokens at -inf.
+
+    log_probs (R, V) of the next token, prefix (R, t) the tokens generated so far -> (R, V).
+    """
+    allowed = log_probs.clone()
+    allowed[:, [PAD_ID, BOS_ID]] = NEG_INF
+    if opts.suppress_unk:
+        allowed[:, UNK_ID] = NEG_INF
+    if opts.no_repeat_ngram:
+        allowed.masked_fill_(_repeated_ngram_tokens(prefix, opts.no_repeat_ngram, allowed.size(1)),
+                             NEG_INF)
+    if prefix.size(1) >= opts.max_length:  # max_length words so far: only <eos> is left
+        eos = allowed[:, EOS_ID].clone()
+        allowed.fill_(NEG_INF)
+        allowed[:, EOS_ID] = eos
+    return allowed
+
+
+def _truncate(logits: torch.Tensor, top_k: int, top_p: float) -> torch.Tensor:
+    """Keep the top-k tokens, then the smallest nucleus with mass >= top_p; logits (R, V).
+
+    Removed tokens get -inf. The most likely token always survives. Ties at the k-th value
+    are all kept.
+    """
+    if top_k > 0:
+        kth = torch.topk(logits, min(top_k, logits.size(-1)), dim=-1).values[:, -1:]  # (R, 1)
+        logits = logits.masked_fill(logits < kth, NEG_INF)
     if top_p < 1.0:
-        sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
-        cumulative = sorted_logits.softmax(-1).cumsum(-1)
-        remove = cumulative - sorted_logits.softmax(-1) >= top_p  # keep the token that crosses top_p
-        sorted_logits = sorted_logits.masked_fill(remove, float("-inf"))
-        logits = torch.full_like(logits, float("-inf")).scatter(-1, order, sorted_logits)
+        sorted_logits, order = torch.sort(logits, dim=-1, descending=True)  # (R, V) each
+        probs = sorted_logits.softmax(-1)
+        mass_before = probs.cumsum(-1) - probs  # mass of the more likely tokens
+        sorted_logits = sorted_logits.masked_fill(mass_before >= top_p, NEG_INF)
+        logits = torch.full_like(logits, NEG_INF).scatter(-1, order, sorted_logits)
     return logits
 
 
+def _draw(allowed: torch.Tensor, opts: DecodingOptions, generator: torch.Generator | None) -> torch.Tensor:
+    """One sampled token per row: allowed log-probabilities (R, V) -> tokens (R,)."""
+    probs = _truncate(allowed / opts.temperature, opts.top_k, opts.top_p).softmax(-1)  # (R, V)
+    return torch.multinomial(probs.cpu(), 1, generator=generator)[:, 0].to(allowed.device)
+
+
+def _words(row: list[int]) -> list[int]:
+    """Generated tokens up to (without) the first <eos> or <pad>."""
+    words = []
+    for token in row:
+        if token in (EOS_ID, PAD_ID):
+            break
+        words.append(token)
+    return words
+
+
+# --- greedy and sampling ------------------------------------------------------------------------
+
 @torch.no_grad()
-def _decode_batch(model, z: torch.Tensor | None, batch: int, strategy: str, max_length: int,
-                  temperature: float, top_k: int, top_p: float, suppress_unk: bool,
-                  generator: torch.Generator | None) -> tuple[list[list[int]], list[float]]:
-    decoder = model.decoder
-    device = model.device
+def _decode_stepwise(model, z: torch.Tensor | None, batch: int, opts: DecodingOptions,
+                     generator: torch.Generator | None) -> tuple[list[list[int]], list[float]]:
+    """Greedy decoding or sampling of `batch` rows -> word ids per row, log-probability per row."""
+    decoder, device = model.decoder, model.device
     hidden = decoder.initial_hidden(z, batch)  # (layers, B, H)
     tokens = torch.full((batch,), BOS_ID, dtype=torch.long, device=device)
+    prefix = torch.empty(batch, 0, dtype=torch.long, device=device)  # (B, t) generated so far
     finished = torch.zeros(batch, dtype=torch.bool, device=device)
     logprob = torch.zeros(batch, device=device)
-    steps = []
-    for _ in range(max_length + 1):  # max_length words, then a forced stop
+    for _ in range(opts.max_length + 1):
         logits, hidden = decoder.step(tokens, hidden, z)
-        logits = logits.float()  # (B, V)
-        log_probs = F.log_softmax(logits, dim=-1)
-        choice_logits = logits.clone()
-        choice_logits[:, [PAD_ID, BOS_ID]] = float("-inf")
-        if suppress_unk:
-            choice_logits[:, UNK_ID] = float("-inf")
-        if strategy == "greedy":
-            next_tokens = choice_logits.argmax(dim=-1)
-        else:
-            filtered = _filter_logits(choice_logits / max(temperature, 1e-6), top_k, top_p)
-            next_tokens = torch.multinomial(filtered.softmax(-1).cpu(), 1, generator=generator)[:, 0]
-            next_tokens = next_tokens.to(device)
-        step_logprob = log_probs.gather(1, next_tokens.unsqueeze(1))[:, 0]
-        logprob += torch.where(finished, torch.zeros_like(step_logprob), step_logprob)
+        log_probs = F.log_softmax(logits.float(), dim=-1)  # (B, V)
+        allowed = _allowed(log_probs, prefix, opts)
+        next_tokens = allowed.argmax(-1) if opts.strategy == "greedy" else _draw(allowed, opts, generator)
+        step_logprob = log_probs.gather(1, next_tokens.unsqueeze(1))[:, 0]  # (B,)
+        logprob += step_logprob.masked_fill(finished, 0.0)
         next_tokens = next_tokens.masked_fill(finished, PAD_ID)
-        steps.append(next_tokens)
+        prefix = torch.cat([prefix, next_tokens.unsqueeze(1)], dim=1)
         finished |= next_tokens == EOS_ID
         if bool(finished.all()):
             break
         tokens = next_tokens
-    ids = torch.stack(steps, dim=1).tolist()  # (B, steps)
-    sequences = []
-    for row in ids:
-        words = []
-        for token in row:
-            if token in (EOS_ID, PAD_ID):
-                break
-            words.append(token)
-        sequences.append(words[:max_length])
-    return sequences, logprob.tolist()
+    return [_words(row) for row in prefix.tolist()], logprob.tolist()
 
+
+# --- beam search --------------------------------------------------------------------------------
+
+def length_penalty(length: int, alpha: float) -> float:
+    """GNMT length penalty lp(len) = ((5 + len) / 6) ** alpha; len counts words and <eos>."""
+    return ((5.0 + length) / 6.0) ** alpha
+
+
+def _settled(score: torch.Tensor, logprob: torch.Tensor, finished: torch.Tensor,
+             opts: DecodingOptions) -> bool:
+    """Whether no further step can change any code's n best; all arguments (B, W), beams sorted.
+
+    A code is settled when its n_best best beams have ended and no live beam can overtake the
+    n-th of them: a live beam's log-probability only falls, and its length penalty is at most
+    lp(max_length + 1), so its score can never exceed logprob / lp(max_length + 1).
+    """
+    n = opts.n_best
+    top_ended = finished[:, :n].all(dim=1)  # (B,)
+    best_possible = logprob / length_penalty(opts.max_length + 1, opts.alpha)  # (B, W)
+    best_possible = best_possible.masked_fill(finished, NEG_INF).max(dim=1).values  # (B,)
+    return bool((top_ended & (best_possible <= score[:, n - 1])).all())
+
+
+@torch.no_grad()
+def _beam_search(model, z: torch.Tensor | None, batch: int,
+                 opts: DecodingOptions) -> list[list[tuple[list[int], float, float]]]:
+    """Beam search for `batch` codes -> per code, its n_best (word ids, logprob, score), best first.
+
+    The beam of a code always holds W hypotheses sorted by score. A finished hypothesis stays in
+    its beam with its score frozen (its only continuation is <pad>) and competes with the live
+    ones, so the beam ends holding the W best hypotheses found.
+    """
+    decoder, device, width = model.decoder, model.device, opts.beam
+    rows = batch * width
+    codes = None if z is None else z.repeat_interleave(width, dim=0)  # (B*W, Z)
+    hidden = decoder.initial_hidden(z, batch).repeat_interleave(width, dim=1)  # (layers, B*W, H)
+    tokens = torch.full((rows,), BOS_ID, dtype=torch.long, device=device)
+    prefix = torch.empty(rows, 0, dtype=torch.long, device=device)  # (B*W, t)
+    finished = torch.zeros(rows, dtype=torch.bool, device=device)
+    logprob = torch.zeros(batch, width, device=device)
+    logprob[:, 1:] = NEG_INF  # the W beams start as copies of one: keep only beam 0 alive
+    logprob = logprob.view(-1)  # (B*W,) raw log-probability
+    score = logprob.clone()  # (B*W,) ranking score, logprob / lp(len)
+    first_row = torch.arange(batch, device=device).unsqueeze(1) * width  # (B, 1)
+    for step in range(opts.max_length + 1):
+        logits, hidden = decoder.step(tokens, hidden, codes)
+        log_probs = F.log_softmax(logits.float(), dim=-1)  # (B*W, V)
+        vocab = log_probs.size(1)
+        allowed = _allowed(log_probs, prefix, opts)
+        candidates = (logprob.unsqueeze(1) + allowed) / length_penalty(step + 1, opts.alpha)  # (B*W, V)
+        frozen = torch.full_like(candidates, NEG_INF)
+        frozen[:, PAD_ID] = score
+        candidates = torch.where(finished.unsqueeze(1), frozen, candidates)
+        best, flat = candidates.view(batch, width * vocab).topk(width, dim=1)  # (B, W), sorted
+        source = (first_row + flat // vocab).view(-1)  # (B*W,) the row each new beam extends
+        next_tokens = (flat % vocab).view(-1)  # (B*W,)
+        was_finished = finished[source]
+        step_logprob = log_probs[source, next_tokens].masked_fill(was_finished, 0.0)
+        logprob = logprob[source] + step_logprob
+        score = best.view(-1)
+        finished = was_finished | (next_tokens == EOS_ID)
+        hidden = hidden[:, source]
+        prefix = torch.cat([prefix[source], next_tokens.unsqueeze(1)], dim=1)
+        if _settled(score.view(batch, width), logprob.view(batch, width),
+                    finished.view(batch, width), opts):
+            break
+        tokens = next_tokens
+    results = []
+    sequences, logprobs, scores = prefix.tolist(), logprob.tolist(), score.tolist()
+    for b in range(batch):
+        beam_rows = range(b * width, b * width + opts.n_best)
+        hypotheses = [(_words(sequences[r]), logprobs[r], scores[r]) for r in beam_rows
+                      if r == b * width or logprobs[r] > NEG_INF]  # drop never-alive beams
+        results.append(hypotheses)
+    return results
+
+
+# --- the public entry points --------------------------------------------------------------------
 
 def decode(model, z: torch.Tensor | None, tokenizer, n: int | None = None,
            strategy: str = "greedy", temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
+           beam: int = 5, alpha: float = 0.0, n_best: int = 1, no_repeat_ngram: int = 0,
            max_length: int | None = None, suppress_unk: bool = False, seed: int | None = None,
            batch_size: int = 256) -> list[Generation]:
-    """Decode latent codes z (B, Z) (or `n` sentences from a model without a latent)."""
-    if strategy not in STRATEGIES:
-        raise ArgumentError(f"unknown strategy {strategy!r} (expected one of {', '.join(STRATEGIES)})")
-    if temperature <= 0:
-        raise ArgumentError(f"temperature must be > 0, got {temperature}")
-    if not 0.0 < top_p <= 1.0:
-        raise ArgumentError(f"top_p must be in (0, 1], got {top_p}")
-    if top_k < 0:
-        raise ArgumentError(f"top_k must be >= 0, got {top_k}")
+    """Decode latent codes z (B, Z), or `n` sentences of a model without a latent code.
+
+    Options as in `DecodingOptions` (see the module docstring); `batch_size` codes are decoded
+    at a time (beam search runs batch_size * beam decoder rows). Returns one `Generation` per code.
+    """
+    opts = DecodingOptions(strategy, temperature, top_k, top_p, beam, alpha, n_best,
+                           no_repeat_ngram, max_length or model.cfg.max_length, suppress_unk)
     if z is None and n is None:
         raise ArgumentError("decode needs latent codes z or a count n")
+    if batch_size < 1:
+        raise ArgumentError(f"batch size must be >= 1, got {batch_size}")
     total = z.size(0) if z is not None else n
-    max_length = max_length or model.cfg.max_length
     generator = torch.Generator().manual_seed(seed) if seed is not None else None
     was_training = model.training
     model.eval()
     results = []
-    for start in range(0, total, batch_size):
-        chunk = None if z is None else z[start: start + batch_size].to(model.device)
-        size = min(batch_size, total - start)
-        sequences, logprobs = _decode_batch(model, chunk, size, strategy, max_length, temperature,
-                                            top_k, top_p, suppress_unk, generator)
-        for row, (ids, logprob) in enumerate(zip(sequences, logprobs)):
-            code = None if chunk is None else chunk[row].tolist()
-            results.append(Generation(tokenizer.decode(ids), ids, logprob, strategy, code))
-    model.train(was_training)
+    try:
+        for start in range(0, total, batch_size):
+            chunk = None if z is None else z[start: start + batch_size].to(model.device)
+            size = min(batch_size, total - start)
+            codes = [None] * size if chunk is None else chunk.tolist()
+            if opts.strategy == "beam":
+                for code, hypotheses in zip(codes, _beam_search(model, chunk, size, opts)):
+                    results.append(_beam_generation(hypotheses, code, tokenizer, opts))
+            else:
+                sequences, logprobs = _decode_stepwise(model, chunk, size, opts, generator)
+                for code, ids, logprob in zip(codes, sequences, logprobs):
+                    results.append(Generation(tokenizer.decode(ids), ids, logprob, opts.strategy, code))
+    finally:
+        model.train(was_training)
     return results
+
+
+def _beam_generation(hypotheses, code, tokenizer, opts: DecodingOptions) -> Generation:
+    """The record of a code's best hypothesis, with its score and (n_best > 1) the n-best list."""
+    ids, logprob, score = hypotheses[0]
+    extra = {"score": score}
+    if opts.n_best > 1:
+        extra["n_best"] = [{"text": tokenizer.decode(h_ids), "ids": h_ids, "logprob": h_logprob,
+                            "score": h_score} for h_ids, h_logprob, h_score in hypotheses]
+    return Generation(tokenizer.decode(ids), ids, logprob, "beam", code, extra=extra)
 
 
 def sample_prior(model, n: int, z_scale: float = 1.0, seed: int | None = None,
                  **strategy) -> list[Generation]:
-    """Decode `n` codes z ~ N(0, z_scale^2 I)."""
+    """Decode `n` codes z ~ N(0, z_scale^2 I); the tokens (if sampled) use seed + 1."""
     if n < 1:
         raise ArgumentError(f"the number of samples must be >= 1, got {n}")
+    if not z_scale > 0:
+        raise ArgumentError(f"z scale must be > 0, got {z_scale}")
     generator = torch.Generator().manual_seed(seed) if seed is not None else None
     z = None
     if model.cfg.has_latent:
-        z = torch.randn(n, model.cfg.latent_dim, generator=generator) * z_scale
-    seed_for_tokens = None if seed is None else seed + 1
-    return model.generate(z, n=n, seed=strategy.pop("seed", seed_for_tokens), **strategy)
+        z = torch.randn(n, model.cfg.latent_dim, generator=generator) * z_scale  # (n, Z)
+    return model.generate(z, n=n, seed=None if seed is None else seed + 1, **strategy)
 
 
 def reconstruct(model, texts: list[str], sample_z: bool = False, seed: int | None = None,
@@ -144,7 +346,7 @@ def reconstruct(model, texts: list[str], sample_z: bool = False, seed: int | Non
     texts = list(texts)
     if not texts:
         return []
-    mu, logvar = model.encode(texts)
+    mu, logvar = model.encode(texts)  # (B, Z) each
     z = mu
     if sample_z:
         generator = torch.Generator().manual_seed(seed) if seed is not None else None
@@ -156,50 +358,68 @@ def reconstruct(model, texts: list[str], sample_z: bool = False, seed: int | Non
 
 
 def slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
-    """Spherical interpolation of directions with linearly interpolated norm; a, b (Z,)."""
-    norm_a, norm_b = a.norm(), b.norm()
-    if norm_a < 1e-8 or norm_b < 1e-8:
-        return (1 - t) * a + t * b
-    unit_a, unit_b = a / norm_a, b / norm_b
-    omega = torch.arccos((unit_a * unit_b).sum().clamp(-1.0, 1.0))
-    if omega.abs() < 1e-6:
-        direction = unit_a
-    else:
-        direction = (torch.sin((1 - t) * omega) * unit_a + torch.sin(t * omega) * unit_b) / torch.sin(omega)
-        direction = direction / direction.norm()
+    """Spherical interpolation of the directions of a, b (Z,), with linearly interpolated norm.
+
+    The norm of slerp(a, b, t) is (1 - t)|a| + t|b|; t = 0 and t = 1 return a and b exactly.
+    Falls back to the linear path when a direction is undefined (a zero vector, or a and b
+    opposite).
+    """
     if t == 0:
         return a.clone()
     if t == 1:
         return b.clone()
+    norm_a, norm_b = a.norm(), b.norm()
+    if norm_a < 1e-8 or norm_b < 1e-8:
+        return (1 - t) * a + t * b
+    unit_a, unit_b = a / norm_a, b / norm_b
+    omega = torch.arccos((unit_a * unit_b).sum().clamp(-1.0, 1.0))  # angle between them
+    if omega < 1e-6:
+        direction = unit_a
+    elif math.pi - omega < 1e-6:
+        return (1 - t) * a + t * b
+    else:
+        direction = (torch.sin((1 - t) * omega) * unit_a + torch.sin(t * omega) * unit_b) / torch.sin(omega)
+        direction = direction / direction.norm()
     return direction * ((1 - t) * norm_a + t * norm_b)
 
 
-def path(a: torch.Tensor, b: torch.Tensor, steps: int, method: str = "linear") -> torch.Tensor:
-    """`steps` points from a to b inclusive: (Z,), (Z,) -> (steps, Z)."""
+def _check_path(steps: int, method: str) -> None:
     if steps < 2:
         raise ArgumentError(f"an interpolation needs at least 2 steps, got {steps}")
     if method not in ("linear", "slerp"):
         raise ArgumentError(f"unknown interpolation method {method!r} (expected linear or slerp)")
+
+
+def path(a: torch.Tensor, b: torch.Tensor, steps: int, method: str = "linear") -> torch.Tensor:
+    """`steps` evenly spaced points from a to b inclusive: (Z,), (Z,) -> (steps, Z)."""
+    _check_path(steps, method)
     points = []
     for i in range(steps):
         t = i / (steps - 1)
         points.append((1 - t) * a + t * b if method == "linear" else slerp(a, b, t))
-    points[0], points[-1] = a.clone(), b.clone()
+    points[0], points[-1] = a.clone(), b.clone()  # exact ends, whatever the rounding
     return torch.stack(points)
 
 
 def interpolate(model, first: str | None, second: str | None, steps: int = 8,
                 method: str = "linear", prior: bool = False, seed: int | None = None,
                 unique: bool = False, **strategy) -> list[Generation]:
-    """Decode points between the posterior means of two sentences (or two prior draws)."""
+    """Decode points between the posterior means of two sentences (or two prior draws).
+
+    The first and last records decode the two ends, so with the same strategy they are the
+    reconstructions of the inputs. `unique` drops a record whose text equals the previous one.
+    """
     if not model.cfg.has_latent:
         raise ArgumentError("interpolation needs a model with a latent code")
+    _check_path(steps, method)
     if prior:
         generator = torch.Generator().manual_seed(seed) if seed is not None else None
-        ends = torch.randn(2, model.cfg.latent_dim, generator=generator)
+        ends = torch.randn(2, model.cfg.latent_dim, generator=generator)  # (2, Z)
     else:
-        ends, _ = model.encode([first, second])
-    points = path(ends[0].cpu(), ends[1].cpu(), steps, method)
+        if first is None or second is None:
+            raise ArgumentError("interpolation needs two sentences (or prior=True)")
+        ends, _ = model.encode([first, second])  # (2, Z) posterior means
+    points = path(ends[0].cpu(), ends[1].cpu(), steps, method)  # (steps, Z)
     results = model.generate(points, seed=seed, **strategy)
     for i, result in enumerate(results):
         result.position = i / (steps - 1)
@@ -212,5 +432,5 @@ def interpolate(model, first: str | None, second: str | None, steps: int = 8,
     return results
 
 
-__all__ = ["Generation", "decode", "sample_prior", "reconstruct", "interpolate", "path", "slerp",
-           "STRATEGIES"]
+__all__ = ["Generation", "DecodingOptions", "decode", "sample_prior", "reconstruct", "interpolate",
+           "path", "slerp", "length_penalty", "STRATEGIES"]

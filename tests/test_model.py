@@ -1,0 +1,113 @@
+"""Model: shapes, word dropout, padding invariance, the language-model mode."""
+
+import pytest
+import torch
+
+from sentvae.config import ModelConfig
+from sentvae.data import collate
+from sentvae.model import SentenceVAE, word_dropout
+from sentvae.tokenizer import BOS_ID, PAD_ID, UNK_ID
+
+V = 40
+
+
+def tiny(**overrides) -> SentenceVAE:
+    torch.manual_seed(0)
+    settings = dict(vocab_size=V, embed_dim=12, encoder_hidden_dim=10, decoder_hidden_dim=14,
+                    latent_dim=6, word_dropout=0.0, output_dropout=0.0)
+    cfg = ModelConfig(**{**settings, **overrides})
+    return SentenceVAE(cfg).eval()
+
+
+BATCH = [[5, 6, 7], [8, 9], [10, 11, 12, 13, 14], [15]]
+
+
+def test_output_shapes():
+    model = tiny()
+    tokens, lengths = collate(BATCH)
+    assert tokens.shape == (4, 7) and lengths.tolist() == [4, 3, 6, 2]
+    out = model(tokens, lengths)
+    assert out.nll.shape == (4,) and out.mu.shape == (4, 6) and out.logvar.shape == (4, 6)
+    assert out.z.shape == (4, 6) and (out.nll > 0).all()
+    logits = model.decoder(tokens[:, :-1], lengths, out.z)
+    assert logits.shape == (int(lengths.sum()), V), "only real positions are projected"
+
+
+@pytest.mark.parametrize("layers, bidirectional", [(1, True), (2, False), (2, True)])
+def test_encoder_and_decoder_layers(layers, bidirectional):
+    model = tiny(encoder_layers=layers, decoder_layers=layers, bidirectional=bidirectional)
+    tokens, lengths = collate(BATCH)
+    assert model(tokens, lengths).nll.shape == (4,)
+
+
+def test_word_dropout_at_one_replaces_everything_but_bos_and_padding():
+    tokens, _ = collate(BATCH)
+    inputs = tokens[:, :-1]
+    dropped = word_dropout(inputs, 1.0)
+    keep = (inputs == BOS_ID) | (inputs == PAD_ID)
+    assert torch.equal(dropped[keep], inputs[keep])
+    assert (dropped[~keep] == UNK_ID).all()
+    assert torch.equal(word_dropout(inputs, 0.0), inputs)
+
+
+def test_word_dropout_only_in_training(monkeypatch):
+    model = tiny(word_dropout=1.0)
+    seen = []
+    original = model.decoder.forward
+    monkeypatch.setattr(model.decoder, "forward",
+                        lambda inputs, lengths, z: seen.append(inputs.clone()) or original(inputs, lengths, z))
+    tokens, lengths = collate(BATCH)
+    model.eval()(tokens, lengths)
+    model.train()(tokens, lengths)
+    assert torch.equal(seen[0], tokens[:, :-1])
+    real = (seen[1] != PAD_ID) & (seen[1] != BOS_ID)
+    assert (seen[1][real] == UNK_ID).all()
+
+
+def test_padding_never_changes_the_loss():
+    model = tiny()
+    tokens, lengths = collate(BATCH)
+    padded = torch.cat([tokens, torch.full((4, 9), PAD_ID)], dim=1)
+    noisy = padded.clone()
+    noisy[:, tokens.size(1):] = 7  # garbage beyond the lengths must be ignored too
+    a, b, c = model(tokens, lengths), model(padded, lengths), model(noisy, lengths)
+    assert torch.allclose(a.nll, b.nll) and torch.allclose(a.nll, c.nll)
+    alone = torch.cat([model(*collate([ids])).nll for ids in BATCH])
+    assert torch.allclose(a.nll, alone, atol=1e-5), "a sentence's loss must not depend on its batch"
+
+
+def test_mean_at_evaluation_and_sample_in_training():
+    model = tiny()
+    tokens, lengths = collate(BATCH)
+    out = model(tokens, lengths)
+    assert torch.equal(out.z, out.mu)
+    torch.manual_seed(1)
+    model.train()
+    out = model(tokens, lengths)
+    assert not torch.allclose(out.z, out.mu)
+
+
+@pytest.mark.parametrize("overrides", [{"latent_dim": 0}, {"use_latent": False}])
+def test_language_model_mode(overrides):
+    model = tiny(**overrides)
+    assert model.encoder is None and model.decoder.latent_to_hidden is None
+    tokens, lengths = collate(BATCH)
+    out = model(tokens, lengths)
+    assert out.mu is None and out.z is None and out.nll.shape == (4,)
+    vae = tiny()
+    assert vae.decoder.rnn.input_size == model.decoder.rnn.input_size + 6
+
+
+def test_latent_every_step_switch_and_tied_embeddings():
+    model = tiny(latent_every_step=False, tie_embeddings=True, embed_dim=14)
+    assert model.decoder.rnn.input_size == 14
+    assert model.decoder.output.weight is model.decoder.embedding.weight
+    tokens, lengths = collate(BATCH)
+    assert model(tokens, lengths).nll.shape == (4,)
+
+
+def test_the_latent_changes_the_decoder():
+    model = tiny()
+    tokens, lengths = collate(BATCH)
+    z = torch.zeros(4, 6)
+    assert not torch.allclose(model(tokens, lengths, z=z).nll, model(tokens, lengths, z=z + 3).nll)

@@ -1,0 +1,73 @@
+"""Objective: closed-form KL, schedules' endpoints, free bits, learning-rate schedule."""
+
+import math
+
+import pytest
+import torch
+
+from sentvae.config import TrainConfig
+from sentvae.objective import (cyclical_schedule, free_bits_kl, gaussian_kl, kl_weight, learning_rate,
+                               linear_schedule, logistic_schedule)
+
+
+def test_kl_is_zero_at_the_prior_and_positive_elsewhere():
+    zeros = torch.zeros(3, 5)
+    assert torch.allclose(gaussian_kl(zeros, zeros), torch.zeros(3, 5))
+    mu, logvar = torch.randn(3, 5), torch.randn(3, 5)
+    assert (gaussian_kl(mu, logvar) > 0).all()
+
+
+def test_kl_matches_torch_distributions():
+    mu, logvar = torch.randn(4, 6), torch.randn(4, 6)
+    q = torch.distributions.Normal(mu, torch.exp(0.5 * logvar))
+    p = torch.distributions.Normal(torch.zeros_like(mu), torch.ones_like(mu))
+    assert torch.allclose(gaussian_kl(mu, logvar), torch.distributions.kl_divergence(q, p), atol=1e-5)
+
+
+def test_free_bits_floors_each_dimension_of_the_batch_mean():
+    kl = torch.tensor([[0.1, 2.0], [0.3, 4.0]])  # batch means: 0.2, 3.0
+    assert free_bits_kl(kl, 0.0).item() == pytest.approx(3.2)
+    assert free_bits_kl(kl, 0.5).item() == pytest.approx(3.5)
+    grad_kl = kl.clone().requires_grad_()
+    free_bits_kl(grad_kl, 0.5).backward()
+    assert grad_kl.grad[:, 0].abs().sum() == 0 and grad_kl.grad[:, 1].abs().sum() > 0
+
+
+def test_linear_schedule_endpoints():
+    assert linear_schedule(0, 100, 0.8) == 0.0
+    assert linear_schedule(50, 100, 0.8) == pytest.approx(0.4)
+    assert linear_schedule(100, 100, 0.8) == pytest.approx(0.8)
+    assert linear_schedule(10_000, 100, 0.8) == pytest.approx(0.8)
+
+
+def test_logistic_schedule_endpoints():
+    assert logistic_schedule(0, k=0.01, x0=1000) < 1e-4
+    assert logistic_schedule(1000, k=0.01, x0=1000) == pytest.approx(0.5)
+    assert logistic_schedule(5000, k=0.01, x0=1000) > 1 - 1e-4
+
+
+def test_cyclical_schedule_endpoints_in_every_cycle():
+    total, cycles = 1000, 4  # period 250: zero for 50 steps, rise over 125, hold
+    for start in range(0, total, 250):
+        assert cyclical_schedule(start, total, cycles, rise=0.5, zero=0.2) == 0.0
+        assert cyclical_schedule(start + 49, total, cycles, rise=0.5, zero=0.2) == 0.0
+        assert cyclical_schedule(start + 175, total, cycles, rise=0.5, zero=0.2) == pytest.approx(1.0)
+        assert cyclical_schedule(start + 249, total, cycles, rise=0.5, zero=0.2) == pytest.approx(1.0)
+    assert 0 < cyclical_schedule(100, total, cycles, rise=0.5, zero=0.2) < 1
+
+
+@pytest.mark.parametrize("name", ["constant", "linear", "logistic", "cyclical"])
+def test_kl_weight_dispatch_reaches_beta(name):
+    cfg = TrainConfig(kl_schedule=name, beta=0.7, kl_warmup_steps=10, logistic_x0=10, logistic_k=1.0,
+                      cycles=1, cycle_rise=0.5)
+    assert kl_weight(99, cfg, total_steps=100) == pytest.approx(0.7, abs=1e-3)
+
+
+def test_learning_rate_warms_up_and_decays_to_the_floor():
+    cfg = TrainConfig(lr=1e-3, warmup_steps=10, min_lr_ratio=0.1, lr_schedule="cosine")
+    assert learning_rate(0, cfg, 110) == pytest.approx(1e-4)
+    assert learning_rate(9, cfg, 110) == pytest.approx(1e-3)
+    assert learning_rate(110, cfg, 110) == pytest.approx(1e-4)
+    values = [learning_rate(s, cfg, 110) for s in range(10, 111)]
+    assert all(a >= b for a, b in zip(values, values[1:]))
+    assert math.isclose(learning_rate(50, TrainConfig(lr=2e-3, warmup_steps=0, lr_schedule="constant"), 100), 2e-3)

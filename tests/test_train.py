@@ -1,0 +1,99 @@
+"""Training: the loss falls, runs are reproducible, resumption is exact, checkpoints are complete."""
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from sentvae import train as train_module
+from sentvae.errors import SentvaeError
+from sentvae.train import train
+
+from conftest import tiny_configs
+
+QUIET = dict(progress=False, echo=lambda *a, **k: None)
+
+
+def validation_records(run_dir):
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    return [r for r in map(json.loads, lines) if r["split"] == "valid"]
+
+
+def test_training_lowers_the_validation_loss(trained_run):
+    records = validation_records(trained_run)
+    assert len(records) >= 3
+    assert records[-1]["elbo_per_sentence"] < records[0]["elbo_per_sentence"] - 2.0
+    for name in ("best", "last"):
+        for file in ("config.json", "model.safetensors", "tokenizer.json", "train_config.json", "resume.pt"):
+            assert (trained_run / name / file).is_file(), f"{name}/{file}"
+    train_lines = [json.loads(l) for l in (trained_run / "metrics.jsonl").read_text().splitlines()]
+    assert {"loss", "rec", "kl", "beta", "lr", "tokens_per_s"} <= set(train_lines[0])
+
+
+def test_best_checkpoint_has_the_lowest_validation_bound(trained_run):
+    records = validation_records(trained_run)
+    best_step = min(records, key=lambda r: r["elbo_per_sentence"])["step"]
+    assert (trained_run / "best").resolve().name == f"step-{best_step:07d}"
+
+
+def _weights(run_dir, link="last"):
+    return load_file(str(run_dir / link / "model.safetensors"))
+
+
+def test_same_seed_same_weights_and_exact_resume(tmp_path, monkeypatch):
+    steps = ["train.max_steps=60", "train.eval_every=20", "train.builtin_train_size=600"]
+    model_cfg, train_cfg = tiny_configs(tmp_path / "straight", *steps)
+    train(model_cfg, train_cfg, **QUIET)
+
+    # Interrupt a second run of the same configuration at step 33 (as Ctrl-C would) ...
+    model_cfg, train_cfg = tiny_configs(tmp_path / "resumed", *steps)
+    original = train_module.kl_weight
+    calls = {"n": 0}
+
+    def interrupt_once(step, cfg, total):
+        if step == 33 and calls["n"] == 0:
+            calls["n"] += 1
+            raise KeyboardInterrupt
+        return original(step, cfg, total)
+
+    monkeypatch.setattr(train_module, "kl_weight", interrupt_once)
+    summary = train(model_cfg, train_cfg, **QUIET)
+    assert summary["stopped"] == "interrupted" and summary["step"] == 33
+    # ... then continue it from its last checkpoint.
+    model_cfg, train_cfg = tiny_configs(tmp_path / "resumed", *steps)
+    train(model_cfg, train_cfg, resume=True, **QUIET)
+
+    straight, resumed = _weights(tmp_path / "straight"), _weights(tmp_path / "resumed")
+    assert straight.keys() == resumed.keys()
+    for name in straight:
+        assert torch.equal(straight[name], resumed[name]), name
+
+
+def test_a_fresh_run_refuses_to_overwrite_an_existing_one(trained_run):
+    model_cfg, train_cfg = tiny_configs(trained_run, "train.max_steps=5")
+    with pytest.raises(SentvaeError, match="--resume"):
+        train(model_cfg, train_cfg, **QUIET)
+
+
+def test_language_model_baseline_trains(tmp_path):
+    model_cfg, train_cfg = tiny_configs(tmp_path, "model.latent_dim=0", "train.max_steps=40",
+                                        "train.builtin_train_size=500")
+    summary = train(model_cfg, train_cfg, **QUIET)
+    assert summary["last_valid"]["kl_per_sentence"] == 0.0
+    assert summary["last_valid"]["nll_per_sentence"] > 0
+
+
+@pytest.mark.parametrize("schedule", ["logistic", "cyclical", "constant"])
+def test_every_kl_schedule_runs_and_logs_beta(tmp_path, schedule):
+    model_cfg, train_cfg = tiny_configs(tmp_path, f"train.kl_schedule={schedule}", "train.max_steps=20",
+                                        "train.log_every=5", "train.builtin_train_size=300",
+                                        "train.logistic_x0=10", "train.logistic_k=0.5", "train.cycles=2")
+    train(model_cfg, train_cfg, **QUIET)
+    betas = [json.loads(l)["beta"] for l in (tmp_path / "metrics.jsonl").read_text().splitlines()
+             if json.loads(l)["split"] == "train"]
+    assert betas and all(0.0 <= b <= 1.0 for b in betas)
+    if schedule == "constant":
+        assert set(betas) == {1.0}
+    else:
+        assert len(set(betas)) > 1
