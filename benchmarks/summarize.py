@@ -120,6 +120,7 @@ def lexrank_scores(sentences: list[str], damping: float = 0.85, tolerance: float
     unit = np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
     similarity = unit @ unit.T  # (N, N)
     n = len(sentences)
+    np.fill_diagonal(similarity, 0.0)  # centrality comes from the other sentences only
     rows = similarity.sum(axis=1, keepdims=True)
     transition = np.divide(similarity, rows, out=np.full_like(similarity, 1.0 / n), where=rows > 0)
     scores = np.full(n, 1.0 / n)

@@ -10,6 +10,11 @@
 A training run directory holds `checkpoints/step-NNNNNNN/` directories and two symbolic links,
 `last` and `best`, that are swapped atomically (a kill at any moment leaves a complete
 checkpoint behind each link). Anything that takes a MODEL accepts either kind of directory.
+
+Untrusted checkpoints cannot run code: weights come only from safetensors (a file that is not
+one, such as a pickle, is refused before it is parsed), resume state is read with
+`torch.load(weights_only=True)`, and configs are JSON. Problems are `CheckpointError`s naming
+the file; the model is only imported (with torch) once the directory has passed its checks.
 """
 
 from __future__ import annotations
@@ -19,8 +24,6 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-
-import torch
 
 from .config import FORMAT_VERSION, ModelConfig, build, to_dict
 from .errors import CheckpointError, ConfigError
@@ -34,10 +37,8 @@ RESUME_FILE = "resume.pt"
 PICKLE_SUFFIXES = (".bin", ".pkl", ".pickle", ".pth", ".ckpt")
 
 
-def _fsync_tree(directory: Path) -> None:
-    for path in directory.iterdir():
-        with path.open("rb") as handle:
-            os.fsync(handle.fileno())
+def fsync_directory(directory: Path) -> None:
+    """Make the entries of `directory` (a rename into it, a new link) durable."""
     descriptor = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(descriptor)
@@ -45,22 +46,49 @@ def _fsync_tree(directory: Path) -> None:
         os.close(descriptor)
 
 
+def _fsync_tree(directory: Path) -> None:
+    for path in directory.iterdir():
+        with path.open("rb") as handle:
+            os.fsync(handle.fileno())
+    fsync_directory(directory)
+
+
+class CheckpointWriteError(CheckpointError):
+    """Writing a checkpoint failed (disk full, permissions); the temporary files are removed."""
+
+
 def write_checkpoint_files(directory: Path, model, train_config=None, resume_state=None) -> None:
-    """Write the checkpoint files into an existing (temporary) directory."""
+    """Write the checkpoint files into an existing (temporary) directory and fsync them.
+
+    Any failure to write (a full disk, a file size limit, permissions) is a
+    `CheckpointWriteError` naming the directory, whatever library raised it.
+    """
+    import torch
+    from safetensors import SafetensorError
     from safetensors.torch import save_model
 
     if model.tokenizer is None:
         raise ValueError("cannot save a model without its tokenizer")
     config = {"format_version": FORMAT_VERSION, "model": to_dict(model.cfg)}
-    (directory / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-    save_model(model, str(directory / WEIGHTS_FILE))
-    model.tokenizer.save(directory / TOKENIZER_FILE)
-    if train_config is not None:
-        (directory / TRAIN_CONFIG_FILE).write_text(json.dumps(to_dict(train_config), indent=2) + "\n",
-                                                   encoding="utf-8")
-    if resume_state is not None:
-        torch.save(resume_state, directory / RESUME_FILE)
-    _fsync_tree(directory)
+    try:
+        (directory / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+        save_model(model, str(directory / WEIGHTS_FILE))
+        model.tokenizer.save(directory / TOKENIZER_FILE)
+        if train_config is not None:
+            (directory / TRAIN_CONFIG_FILE).write_text(
+                json.dumps(to_dict(train_config), indent=2) + "\n", encoding="utf-8")
+        if resume_state is not None:
+            torch.save(resume_state, directory / RESUME_FILE)
+        _fsync_tree(directory)
+    except OSError as exc:
+        raise CheckpointWriteError(f"{directory}: {exc.strerror or exc}") from None
+    except (SafetensorError, RuntimeError) as exc:  # they wrap the OS error in their own text
+        raise CheckpointWriteError(f"{directory}: {_first_line(exc)}") from None
+
+
+def _first_line(exc: BaseException, limit: int = 200) -> str:
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:limit]
 
 
 def _writable_parent(target: Path) -> Path:
@@ -78,7 +106,10 @@ def save_checkpoint(directory, model, train_config=None) -> None:
     """Save `model` (with its tokenizer) to `directory`, replacing it only once complete."""
     target = Path(directory)
     parent = _writable_parent(target)
-    temporary = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=parent))
+    try:
+        temporary = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=parent))
+    except OSError as exc:
+        raise CheckpointError(f"{parent}: cannot write there ({exc.strerror})") from None
     try:
         write_checkpoint_files(temporary, model, train_config)
         if target.exists():
@@ -88,9 +119,11 @@ def save_checkpoint(directory, model, train_config=None) -> None:
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(temporary, target)
-    except OSError as exc:
+        fsync_directory(parent)
+    except (OSError, CheckpointWriteError) as exc:
         shutil.rmtree(temporary, ignore_errors=True)
-        raise CheckpointError(f"{target}: could not write checkpoint ({exc.strerror or exc}); "
+        reason = exc.strerror if isinstance(exc, OSError) else str(exc).split(": ", 1)[-1]
+        raise CheckpointError(f"{target}: could not write checkpoint ({reason}); "
                               "the previous checkpoint, if any, is unchanged") from None
 
 
@@ -101,6 +134,7 @@ def point_link(link: Path, target_name: str) -> None:
         temporary.unlink()
     os.symlink(target_name, temporary)
     os.replace(temporary, link)
+    fsync_directory(link.parent)
 
 
 def resolve_checkpoint(path) -> Path:
@@ -141,30 +175,64 @@ def read_model_config(directory: Path) -> ModelConfig:
     return cfg
 
 
-def load_checkpoint(path, device="cpu"):
-    """Rebuild a `SentenceVAE` from a checkpoint or run directory; refuses pickled weights."""
+def check_safetensors_file(weights: Path) -> None:
+    """Refuse, before any parser sees it, a weights file that is not safetensors (e.g. a pickle).
+
+    A safetensors file starts with an 8-byte little-endian header length and a JSON header.
+    """
+    try:
+        size = weights.stat().st_size
+        with weights.open("rb") as handle:
+            head = handle.read(9)
+    except OSError as exc:
+        raise CheckpointError(f"{weights}: cannot be read ({exc.strerror})") from None
+    header_length = int.from_bytes(head[:8], "little") if len(head) == 9 else -1
+    if 2 <= header_length <= size - 8 and head[8:9] == b"{":
+        return
+    if head[:1] == b"\x80" or head[:2] == b"PK":
+        kind = "a pickle / torch.save file, which could run code when loaded"
+    else:
+        kind = "truncated or corrupt"
+    raise CheckpointError(f"{weights}: not a safetensors file ({kind}); refused: sentvae only "
+                          "loads weights from safetensors")
+
+
+def check_tokenizer_matches(directory: Path, cfg: ModelConfig, tokenizer: TextTokenizer) -> None:
+    if tokenizer.vocab_size != cfg.vocab_size:
+        raise CheckpointError(f"{directory / TOKENIZER_FILE}: vocabulary of {tokenizer.vocab_size} "
+                              f"tokens does not match the weights' {cfg.vocab_size}")
+
+
+def load_weights(model, weights: Path, device="cpu") -> None:
+    """Load `model.safetensors` into `model` (strict); a `CheckpointError` if it does not fit."""
     from safetensors import SafetensorError
     from safetensors.torch import load_model
 
-    from .model import SentenceVAE
+    check_safetensors_file(weights)
+    try:
+        load_model(model, str(weights), strict=True, device=str(device))
+    except (SafetensorError, RuntimeError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{weights}: not valid weights for this config "
+                              f"({_first_line(exc)})") from None
 
+
+def load_checkpoint(path, device="cpu"):
+    """Rebuild a `SentenceVAE` from a checkpoint or run directory; refuses pickled weights."""
     directory = resolve_checkpoint(path)
     pickles = sorted(p.name for p in directory.iterdir() if p.suffix in PICKLE_SUFFIXES)
     weights = directory / WEIGHTS_FILE
     if not weights.exists():
         hint = f" (found pickle file {pickles[0]}; sentvae never loads pickled weights)" if pickles else ""
         raise CheckpointError(f"{weights}: missing weights file{hint}")
+    check_safetensors_file(weights)
     cfg = read_model_config(directory)
     tokenizer = TextTokenizer.load(directory / TOKENIZER_FILE)
-    if tokenizer.vocab_size != cfg.vocab_size:
-        raise CheckpointError(f"{directory / TOKENIZER_FILE}: vocabulary of {tokenizer.vocab_size} "
-                              f"tokens does not match the weights' {cfg.vocab_size}")
+    check_tokenizer_matches(directory, cfg, tokenizer)
+
+    from .model import SentenceVAE  # torch is imported only for a checkpoint that passed
+
     model = SentenceVAE(cfg, tokenizer)
-    try:
-        load_model(model, str(weights), strict=True, device=str(device))
-    except (SafetensorError, RuntimeError, OSError, ValueError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise CheckpointError(f"{weights}: not valid weights for this config ({first})") from None
+    load_weights(model, weights, device)
     model.to(device)
     model.eval()
     return model
@@ -172,11 +240,23 @@ def load_checkpoint(path, device="cpu"):
 
 def load_resume_state(directory: Path) -> dict:
     """The optimizer/step/RNG state of a training checkpoint, loaded without running code."""
+    import pickle
+
+    import torch
+
     path = directory / RESUME_FILE
     if not path.exists():
         raise CheckpointError(f"{path}: missing (this checkpoint cannot be resumed)")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # UnpicklingError for payloads that would run code
-        first = str(exc).splitlines()[0]
-        raise CheckpointError(f"{path}: refused to load ({first[:200]})") from None
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:  # the weights-only unpickler met a global it does not allow
+        raise CheckpointError(f"{path}: refused: it holds objects other than tensors and plain "
+                              "data (a pickle that could run code); sentvae never unpickles them") from None
+    except Exception as exc:  # truncated, not a torch file, ...
+        raise CheckpointError(f"{path}: unreadable resume state ({_first_line(exc)})") from None
+    if not (isinstance(state, dict) and isinstance(state.get("state"), dict)
+            and isinstance(state.get("optimizer"), dict)
+            and isinstance(state.get("torch_rng"), torch.Tensor)):
+        raise CheckpointError(f"{path}: not a sentvae resume state (expected state, optimizer "
+                              "and torch_rng)")
+    return state

@@ -66,9 +66,9 @@ def _strategy(args) -> dict:
 
 
 def _load(args):
-    from .model import SentenceVAE
+    from .checkpoint import load_checkpoint  # checks the directory before importing torch
 
-    return SentenceVAE.from_pretrained(args.model, device=args.device)
+    return load_checkpoint(args.model, device=args.device)
 
 
 def _emit(results, fmt: str, text_line) -> None:
@@ -82,40 +82,51 @@ def _emit(results, fmt: str, text_line) -> None:
                 print(f"  {rank}. {other['text']}")
 
 
-def _read_lines(path: str) -> list[str]:
-    from .data import check_readable_file
+def _read_lines(path: str, encoding_errors: str = "strict") -> list[str]:
+    from .data import read_lines
 
-    file = check_readable_file(path)
-    try:
-        lines = file.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError as exc:
-        line = file.read_bytes()[: exc.start].count(b"\n") + 1
-        raise SentvaeError(f"{file}:{line}: not valid UTF-8") from None
-    texts = [line.strip() for line in lines if line.strip()]
-    if not texts:
-        raise SentvaeError(f"{file}: no non-blank lines")
-    return texts
+    return read_lines(path, encoding_errors)
+
+
+def _add_encoding_errors(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--encoding-errors", choices=("strict", "replace"), default=None,
+                        help="bytes that are not UTF-8 in input files: strict (stop and name the "
+                             "file and line, the default) or replace (read them as U+FFFD)")
+
+
+def _set(key: str, value) -> str:
+    """A `--set` override whose value keeps its type: a path such as `2024` stays a string."""
+    return f"{key}={json.dumps(value, ensure_ascii=False)}"
 
 
 # --- subcommands -------------------------------------------------------------------------------
 
 def cmd_train(args) -> int:
+    """Train; exit status 128 + N when signal N (Ctrl-C: 130) stopped it after saving."""
+    import signal
+
     from .config import load_config
-    from .train import train
+    from .data import check_input_files
 
     overrides = list(args.set or [])
     for flag, key in (("train", "train_file"), ("valid", "valid_file"), ("test", "test_file"),
                       ("out", "out_dir"), ("device", "device"), ("threads", "threads"),
-                      ("seed", "seed")):
+                      ("seed", "seed"), ("encoding_errors", "encoding_errors")):
         value = getattr(args, flag)
         if value is not None:
-            overrides.append(f"train.{key}={value}")
+            overrides.append(_set(f"train.{key}", value))
     config_path = args.config
     if args.resume and config_path is None and args.out is not None:
         saved = Path(args.out) / "config.resolved.yaml"
         config_path = saved if saved.exists() else None
     model_cfg, train_cfg = load_config(config_path, overrides)
-    train(model_cfg, train_cfg, resume=args.resume, progress=not args.quiet)
+    check_input_files(train_cfg)  # a bad path fails here, before torch is imported
+
+    from .train import train
+
+    summary = train(model_cfg, train_cfg, resume=args.resume, progress=not args.quiet)
+    if summary.get("stopped") == "interrupted":
+        return 128 + getattr(signal, summary.get("signal", ""), signal.SIGINT)
     return 0
 
 
@@ -132,7 +143,7 @@ def cmd_reconstruct(args) -> int:
 
     if bool(args.input) == bool(args.texts):
         raise SentvaeError("give sentences as arguments or --input FILE (one of the two)")
-    texts = _read_lines(args.input) if args.input else args.texts
+    texts = _read_lines(args.input, args.encoding_errors or "strict") if args.input else args.texts
     strategy = _strategy(args)
     model = _load(args)
     results = model.reconstruct(texts, sample_z=args.sample_z, seed=args.seed, **strategy)
@@ -168,7 +179,7 @@ def cmd_demo(args) -> int:
     from .model import SentenceVAE
     from .train import train
 
-    overrides = [f"train.out_dir={args.out}"] + list(args.set or [])
+    overrides = [_set("train.out_dir", args.out)] + list(args.set or [])
     model_cfg, train_cfg = load_config(args.config, overrides)
     train(model_cfg, train_cfg, resume=False, progress=not args.quiet)
     model = SentenceVAE.from_pretrained(args.out)
@@ -268,8 +279,15 @@ def cmd_plot(args) -> int:
 
 # --- parser ------------------------------------------------------------------------------------
 
+class _Parser(argparse.ArgumentParser):
+    """argparse whose usage errors are one line with exit status 2, like every other error."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sentvae", description="Sentence-level variational autoencoders.")
+    parser = _Parser(prog="sentvae", description="Sentence-level variational autoencoders.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("train", help="train a model (with no data: the built-in corpus)")
@@ -284,6 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, help="random seed")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field (repeatable)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_encoding_errors(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("sample", help="sentences decoded from the prior")
@@ -298,6 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("texts", nargs="*", help="sentences")
     p.add_argument("--input", help="file with one sentence per line (also prints BLEU and exact match)")
     p.add_argument("--sample-z", action="store_true", help="decode a posterior sample, not the mean")
+    _add_encoding_errors(p)
     _add_strategy(p)
     p.set_defaults(func=cmd_reconstruct)
 

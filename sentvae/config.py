@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -166,6 +167,18 @@ def _field_types(cls) -> dict[str, object]:
     return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
 
 
+def _as_float(value) -> float | None:
+    """A number as a float; also a string such as "1e-3", which YAML 1.1 (PyYAML) reads as text."""
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            return None
+    return None
+
+
 def _coerce(value, annotation, key: str):
     """Check (and gently convert) `value` against a field's type; raise ConfigError naming `key`."""
     allowed = typing.get_args(annotation) if isinstance(annotation, types.UnionType) else (annotation,)
@@ -178,8 +191,12 @@ def _coerce(value, annotation, key: str):
             return value
         if kind is int and isinstance(value, int) and not isinstance(value, bool):
             return value
-        if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
+        if kind is float and not isinstance(value, bool):
+            number = _as_float(value)
+            if number is not None:
+                if not math.isfinite(number):
+                    raise ConfigError(f"config key {key!r} must be a finite number, got {value!r}")
+                return number
         if kind is str and isinstance(value, str):
             return value
     names = " or ".join(getattr(k, "__name__", str(k)) for k in allowed if k is not type(None))
@@ -232,10 +249,14 @@ def load_config(path: str | Path | None = None,
     raw: dict = {}
     if path is not None:
         path = Path(path)
+        if path.is_dir():
+            raise ConfigError(f"{path}: is a directory, expected a YAML config file")
         if not path.is_file():
             raise ConfigError(f"{path}: config file not found")
         try:
             raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read the config ({exc.strerror})") from None
         except (yaml.YAMLError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{path}: not a valid YAML file ({str(exc).splitlines()[0]})") from None
         if not isinstance(raw, dict):
@@ -244,9 +265,13 @@ def load_config(path: str | Path | None = None,
         if unknown:
             raise ConfigError(f"{path}: unknown config section {sorted(unknown)[0]!r} "
                               "(expected 'model' and 'train')")
-        for section in SECTIONS:
+        for section, cls in SECTIONS.items():
             if raw.get(section) is not None and not isinstance(raw[section], dict):
                 raise ConfigError(f"{path}: section {section!r} must be a mapping")
+            try:  # name the file when its own keys are wrong (before --set overrides them)
+                build(cls, raw.get(section) or {}, section)
+            except ConfigError as exc:
+                raise ConfigError(f"{path}: {exc}") from None
     raw = {s: dict(raw.get(s) or {}) for s in SECTIONS}
     apply_overrides(raw, overrides or [])
     model_cfg = build(ModelConfig, raw["model"], "model")

@@ -6,6 +6,7 @@ Loading goes through Hugging Face `datasets`, so a corpus is an Arrow table on d
 who are online. With no file, the built-in grammar corpus (`sentvae.corpus`) is used.
 
 Every problem with the input is a `DataError` naming the file (and line where it can).
+Nothing here imports torch at module level, so bad input is reported before the slow imports.
 """
 
 from __future__ import annotations
@@ -16,14 +17,16 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
-import torch
 
 from .config import TrainConfig
 from .errors import DataError
 from .tokenizer import BOS_ID, EOS_ID, PAD_ID, TextTokenizer
+
+if TYPE_CHECKING:
+    import torch
 
 FORMATS = {".txt": "text", ".jsonl": "json", ".json": "json", ".csv": "csv", ".tsv": "csv",
            ".parquet": "parquet"}
@@ -60,9 +63,71 @@ def check_readable_file(path: str | Path) -> Path:
         raise DataError(f"{path}: no such file")
     if path.is_dir():
         raise DataError(f"{path}: is a directory, expected a file")
-    if not os.access(path, os.R_OK):
-        raise DataError(f"{path}: permission denied")
+    try:  # open it: os.access says yes to root even where reading would fail
+        with path.open("rb"):
+            pass
+    except OSError as exc:
+        raise DataError(f"{path}: cannot be read ({exc.strerror})") from None
     return path
+
+
+def read_lines(path: str | Path, encoding_errors: str = "strict") -> list[str]:
+    """The non-blank lines of a user's text file, stripped; `DataError` naming file and line.
+
+    `encoding_errors="replace"` turns bytes that are not UTF-8 into U+FFFD instead of failing.
+    """
+    file = check_readable_file(path)
+    data = file.read_bytes()
+    try:
+        text = data.decode("utf-8", errors=encoding_errors)
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise DataError(f"{file}:{line}: not valid UTF-8 "
+                        "(fix the file or pass --encoding-errors replace)") from None
+    lines = [line.strip() for line in text.lstrip("\ufeff").splitlines()]
+    lines = [line for line in lines if line]
+    if not lines:
+        raise DataError(f"{file}: no non-blank lines")
+    return lines
+
+
+def check_corpus_file(path: str | Path, encoding_errors: str = "strict") -> Path:
+    """Checks that need no `datasets`: readable, known type, not empty, UTF-8, JSON lines parse."""
+    path = check_readable_file(path)
+    suffix = path.suffix.lower()
+    kind = FORMATS.get(suffix)
+    if kind is None:
+        raise DataError(f"{path}: unknown file type {path.suffix!r} "
+                        f"(expected one of {', '.join(sorted(FORMATS))})")
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: the corpus is empty (no non-blank sentences)")
+    if kind in ("text", "csv", "json") and encoding_errors == "strict":
+        bad = _first_bad_utf8_line(path)
+        if bad is not None:
+            raise DataError(f"{path}:{bad}: not valid UTF-8 "
+                            "(fix the file or pass --encoding-errors replace)")
+    if suffix == ".jsonl":
+        bad_json = _first_bad_json_line(path, encoding_errors)
+        if bad_json is not None:
+            raise DataError(f"{path}:{bad_json[0]}: malformed JSON ({bad_json[1]})")
+    return path
+
+
+def check_input_files(cfg: TrainConfig) -> None:
+    """Fail early (before any slow import) on a configured corpus file that cannot be used."""
+    for name in ("train_file", "valid_file", "test_file"):
+        source = getattr(cfg, name)
+        if source is None or (not Path(source).exists() and _looks_like_hub_name(source)):
+            continue
+        check_corpus_file(source, cfg.encoding_errors)
+
+
+def _quiet_datasets():
+    import datasets
+
+    datasets.logging.set_verbosity(logging.ERROR)
+    datasets.disable_progress_bars()
+    return datasets
 
 
 def _looks_like_hub_name(name: str) -> bool:
@@ -76,10 +141,7 @@ def load_text_dataset(source: str, text_column: str = "text", encoding_errors: s
 
     Other columns (labels) are kept. Raises `DataError` for anything the user can fix.
     """
-    import datasets
-
-    datasets.logging.set_verbosity(logging.ERROR)
-    datasets.disable_progress_bars()
+    datasets = _quiet_datasets()
     path = Path(source)
     if not path.exists() and _looks_like_hub_name(source):
         try:
@@ -87,20 +149,8 @@ def load_text_dataset(source: str, text_column: str = "text", encoding_errors: s
         except Exception as exc:  # network or hub errors
             raise DataError(f"{source}: could not load hub dataset ({str(exc).splitlines()[0]})") from None
     else:
-        path = check_readable_file(path)
-        kind = FORMATS.get(path.suffix.lower())
-        if kind is None:
-            raise DataError(f"{path}: unknown file type {path.suffix!r} "
-                            f"(expected one of {', '.join(sorted(FORMATS))})")
-        if kind in ("text", "csv", "json") and encoding_errors == "strict":
-            bad = _first_bad_utf8_line(path)
-            if bad is not None:
-                raise DataError(f"{path}:{bad}: not valid UTF-8 "
-                                "(fix the file or pass --encoding-errors replace)")
-        if kind == "json" and path.suffix.lower() == ".jsonl":
-            bad_json = _first_bad_json_line(path, encoding_errors)
-            if bad_json is not None:
-                raise DataError(f"{path}:{bad_json[0]}: malformed JSON ({bad_json[1]})")
+        path = check_corpus_file(path, encoding_errors)
+        kind = FORMATS[path.suffix.lower()]
         options: dict = {}
         if kind in ("text", "json"):
             options["encoding_errors"] = encoding_errors
@@ -134,9 +184,9 @@ def load_text_dataset(source: str, text_column: str = "text", encoding_errors: s
 
 def builtin_datasets(cfg: TrainConfig) -> dict:
     """The built-in grammar corpus as `datasets.Dataset`s with `text` and label columns."""
-    import datasets
-
     from .corpus import splits
+
+    datasets = _quiet_datasets()
 
     parts = splits(train=cfg.builtin_train_size, valid=cfg.builtin_valid_size or 1,
                    test=cfg.builtin_test_size or 1, seed=cfg.seed)
@@ -194,6 +244,7 @@ class EncodedSplit:
 def encode_split(dataset, tokenizer: TextTokenizer, max_length: int, long_sentences: str = "drop",
                  num_proc: int | None = None) -> EncodedSplit:
     """Tokenise a `text` dataset (cached by `datasets`) and drop or truncate long sentences."""
+    _quiet_datasets()
 
     def tokenize(batch):
         ids = tokenizer.encode_batch(batch["text"])
@@ -217,6 +268,8 @@ def encode_split(dataset, tokenizer: TextTokenizer, max_length: int, long_senten
 
 def collate(batch_ids: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
     """Word-id lists -> tokens (B, T+2) = <bos> w <eos> <pad>..., lengths (B,) = n + 1."""
+    import torch
+
     longest = max(len(ids) for ids in batch_ids)
     tokens = torch.full((len(batch_ids), longest + 2), PAD_ID, dtype=torch.long)
     for row, ids in enumerate(batch_ids):

@@ -289,7 +289,8 @@ def decode(model, z: torch.Tensor | None, tokenizer, n: int | None = None,
     at a time (beam search runs batch_size * beam decoder rows). Returns one `Generation` per code.
     """
     opts = DecodingOptions(strategy, temperature, top_k, top_p, beam, alpha, n_best,
-                           no_repeat_ngram, max_length or model.cfg.max_length, suppress_unk)
+                           no_repeat_ngram,
+                           model.cfg.max_length if max_length is None else max_length, suppress_unk)
     if z is None and n is None:
         raise ArgumentError("decode needs latent codes z or a count n")
     if batch_size < 1:

@@ -175,6 +175,12 @@ def _length_batches(lengths: np.ndarray, rows: int, max_tokens: int) -> list[np.
     return batches
 
 
+def _sentence_generator(seed: int, index) -> torch.Generator:
+    """A generator for one sentence, seeded from (seed, index) mixed into torch's 32-bit seed."""
+    mixed = np.random.SeedSequence([seed, int(index)]).generate_state(1)[0]
+    return torch.Generator().manual_seed(int(mixed))
+
+
 @torch.no_grad()
 def importance_weighted_nll(model, split: EncodedSplit, k: int = 100, batch_size: int = 256,
                             seed: int = 0, max_tokens: int = 8192, echo: Echo | None = None) -> dict:
@@ -195,7 +201,6 @@ def importance_weighted_nll(model, split: EncodedSplit, k: int = 100, batch_size
     was_training = model.training
     model.eval()
     device, latent = model.device, model.cfg.latent_dim
-    generator = torch.Generator().manual_seed(seed)
     per_sentence = np.zeros(len(split))
     order = np.argsort(split.lengths, kind="stable")
     started, state, done, start = time.perf_counter(), {}, 0, 0
@@ -209,11 +214,15 @@ def importance_weighted_nll(model, split: EncodedSplit, k: int = 100, batch_size
         mu, logvar = model.posterior(tokens, lengths)  # (S, Z) each
         mu, logvar = mu.float(), logvar.float()
         sentences = len(indices)
+        # Each sentence's K draws come from its own generator (seeded by `seed` and its index), so
+        # a sentence's estimate does not depend on the batching or on the other sentences.
+        noise = torch.stack([torch.randn(k, latent, generator=_sentence_generator(seed, i))
+                             for i in indices], dim=1).to(device)  # (K, S, Z)
         per_pass = max(1, rows // sentences)  # samples per decoder pass
         log_weights = []
         for first in range(0, k, per_pass):
             n = min(per_pass, k - first)
-            eps = torch.randn(n, sentences, latent, generator=generator).to(device)  # (n, S, Z)
+            eps = noise[first: first + n]  # (n, S, Z)
             z = mu + eps * torch.exp(0.5 * logvar)  # (n, S, Z)
             # Row r of the pass is sample r // S of sentence r % S.
             out = model(tokens.repeat(n, 1), lengths.repeat(n), z=z.reshape(n * sentences, latent))

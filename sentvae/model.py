@@ -80,6 +80,11 @@ class Decoder(nn.Module):
         self.output_dropout = nn.Dropout(cfg.output_dropout)
         self.output = nn.Linear(cfg.decoder_hidden_dim, cfg.vocab_size)
         if cfg.tie_embeddings:
+            # N(0, 1) embeddings would give the shared projection logits of size ~sqrt(H) at
+            # initialisation; scale them like the projection they also are.
+            with torch.no_grad():
+                nn.init.normal_(self.embedding.weight, std=cfg.embed_dim ** -0.5)
+                self.embedding.weight[PAD_ID].zero_()
             self.output.weight = self.embedding.weight
 
     def initial_hidden(self, z: torch.Tensor | None, batch_size: int) -> torch.Tensor:
@@ -117,12 +122,17 @@ class Decoder(nn.Module):
         return self.output(self.output_dropout(outputs[:, 0])), hidden
 
 
-def word_dropout(inputs: torch.Tensor, rate: float, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Replace each decoder input other than <bos> and padding by <unk> with probability `rate`."""
+def word_dropout(inputs: torch.Tensor, rate: float, uniform: torch.Tensor | None = None) -> torch.Tensor:
+    """Replace each decoder input other than <bos> and padding by <unk> with probability `rate`.
+
+    inputs (B, T); `uniform` (B, T) are the U(0, 1) draws to use (drawn here when None).
+    """
     if rate <= 0:
         return inputs
+    if uniform is None:
+        uniform = torch.rand(inputs.shape, device=inputs.device)
     droppable = (inputs != PAD_ID) & (inputs != BOS_ID)
-    drop = (torch.rand(inputs.shape, device=inputs.device, generator=generator) < rate) & droppable
+    drop = (uniform < rate) & droppable
     return inputs.masked_fill(drop, UNK_ID)
 
 
@@ -153,20 +163,29 @@ class SentenceVAE(nn.Module):
         return self.encoder(tokens[:, 1:], lengths)
 
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor,
-                sample_z: bool | None = None, z: torch.Tensor | None = None) -> VAEOutput:
+                sample_z: bool | None = None, z: torch.Tensor | None = None,
+                eps: torch.Tensor | None = None, drop_uniform: torch.Tensor | None = None) -> VAEOutput:
         """Reconstruction NLL of a batch (see the module docstring for the layout).
 
         z is drawn with the reparameterisation trick when `sample_z` (default: in training) and is
         the posterior mean otherwise; pass `z` to score the batch under given codes instead.
+        The noise can be given: `eps` (B, Z) standard normal for z, `drop_uniform` (B, >= T+1)
+        uniform for word dropout (training draws them per global batch, so that how a batch is
+        split across processes does not change the result).
         """
         sample_z = self.training if sample_z is None else sample_z
         mu = logvar = None
         if self.encoder is not None and z is None:
             mu, logvar = self.posterior(tokens, lengths)
-            z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar) if sample_z else mu
+            if sample_z:
+                eps = torch.randn_like(mu) if eps is None else eps.to(mu)
+                z = mu + eps * torch.exp(0.5 * logvar)
+            else:
+                z = mu
         inputs, targets = tokens[:, :-1], tokens[:, 1:]  # (B, T+1) each
         if self.training:
-            inputs = word_dropout(inputs, self.cfg.word_dropout)
+            uniform = None if drop_uniform is None else drop_uniform[:, : inputs.size(1)].to(inputs.device)
+            inputs = word_dropout(inputs, self.cfg.word_dropout, uniform=uniform)
         logits = self.decoder(inputs, lengths, z)  # (N, V)
         batch = tokens.size(0)
         packed_targets = _pack(targets, lengths).data  # (N,) same order as logits

@@ -71,9 +71,16 @@ def plot_training(run_dir, out_png) -> Path:
     ]
     for axis, rows, key, ylabel, title in panels:
         points = [(r["step"], r[key]) for r in rows if r.get(key) is not None]
-        if points:
+        if len(points) >= 30:  # many noisy one-batch values: faint raw curve + moving average
+            steps, values = map(np.asarray, zip(*points))
+            window = max(2, len(points) // 25)
+            smooth = np.convolve(values, np.ones(window) / window, mode="valid")
+            axis.plot(steps, values, alpha=0.3, linewidth=0.8, label="logged")
+            axis.plot(steps[window - 1:], smooth, label=f"mean of {window}")
+            axis.legend()
+        elif points:
             steps, values = zip(*points)
-            axis.plot(steps, values, marker="o" if len(points) < 30 else None, markersize=3)
+            axis.plot(steps, values, marker="o", markersize=3)
         else:
             axis.text(0.5, 0.5, "no records", ha="center", va="center", transform=axis.transAxes)
         axis.set_xlabel("step")

@@ -38,10 +38,10 @@ from pathlib import Path
 import torch
 
 from .errors import ArgumentError, DataError
-from .textnorm import casing_table, count_words, detokenize, sentence_case, split_sentences
+from .textnorm import (NUMBER_TOKEN, casing_table, count_words, detokenize, ptb_tokenize,
+                       sentence_case, split_sentences)
 
 METHODS = ("mean", "cluster", "medoid")
-NUMBER_TOKEN = "_num_"
 
 
 # --- groups of texts in -------------------------------------------------------------------------
@@ -343,12 +343,29 @@ def _clauses(tokens: list[str], limit: int) -> list[list[str]]:
     return _clauses(tokens[:cut], limit) + _clauses(tokens[cut + 1:], limit)
 
 
+def splits_punctuation(tokenizer) -> bool:
+    """Whether the tokenizer itself splits "good." into "good" "." (`split_punctuation`)."""
+    pre_tokenizer = tokenizer.hf.pre_tokenizer
+    return pre_tokenizer is not None and len(pre_tokenizer.pre_tokenize_str("good.")) > 1
+
+
+def normaliser(tokenizer):
+    """raw sentence -> the tokens the model sees. The checkpoint's tokenizer does the work; one
+    that splits on white space only (trained on an already tokenised corpus) gets the same
+    PTB-style splitting first, in Python (`textnorm.ptb_tokenize`)."""
+    if splits_punctuation(tokenizer):
+        return tokenizer.tokens
+    numbers = tokenizer.hf.token_to_id(NUMBER_TOKEN) is not None
+    return lambda text: tokenizer.tokens(ptb_tokenize(text, numbers=numbers))
+
+
 def group_sentences(group: Group, tokenizer, max_sentence_tokens: int = 0) -> list[_Sentence]:
     """The group's sentences, each with the tokens the model sees (empty ones dropped)."""
     sentences = []
+    tokens_of = normaliser(tokenizer)
     for text in group.texts:
         for raw in split_sentences(text):
-            tokens = tokenizer.tokens(raw)
+            tokens = tokens_of(raw)
             for piece in _clauses(tokens, max_sentence_tokens):
                 if content_tokens(piece):
                     sentences.append(_Sentence(raw, " ".join(piece), piece))

@@ -20,7 +20,8 @@ clitics (n't 's 're 've 'm 'll 'd, gon|na, wan|na), PTB quotes (`` ''), curly qu
 straight, runs of ! ? . collapsed to ! ? ..., every other punctuation character isolated.
 Already tokenised text is left as it is ("did n't" stays "did n't"). If the trained vocabulary
 has the number placeholder `_num_` (Shen et al.'s Yelp corpus replaced numbers by it), numbers in
-later input become `_num_` too ("$10.99" -> "$ _num_", "2nd" and "9:00" are kept).
+later input become `_num_` too ("$10.99" -> "$ _num_", "2nd" and "9:00" are kept). The patterns
+are defined once, in textnorm.py.
 """
 
 from __future__ import annotations
@@ -31,27 +32,10 @@ from typing import Iterable, Iterator
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
 from .errors import CheckpointError, DataError
+from .textnorm import NUMBER_TOKEN, PTB_REPLACEMENTS, PTB_TOKEN, STANDALONE_NUMBER
 
 SPECIAL_TOKENS = ["<pad>", "<unk>", "<bos>", "<eos>"]
 PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3
-
-# split_punctuation: the tokens of one whitespace-separated piece, tried in order, any case;
-# `\w+?(?=n't\b)` stops a word before its n't ("didn't" -> did n't, "can't" -> ca n't).
-PTB_TOKEN = (r"(?i)_num_|n't\b|'(?:s|re|ve|m|ll|d)\b|``|''|\.\.\.|gon(?=na\b)|wan(?=na\b)"
-             r"|\w+?(?=n't\b)|\w+|[^\w\s]")
-NUMBER_TOKEN = "_num_"
-# split_punctuation: (pattern, replacement) applied after lower-casing, in order.
-PTB_NORMALISATION = [
-    (Regex("[\u2018\u2019\u02bc]"), "'"),  # curly apostrophes
-    (Regex("[\u201c\u201d]"), '"'),  # curly double quotes
-    (Regex(r'(?<![^\s(\[{])"'), "``"),  # a " that opens (at the start or after a space) ...
-    ('"', "''"),  # ... and one that closes
-    (Regex(r"[!?]*\?[!?]*"), "?"),  # "?!?" -> "?"
-    (Regex("!{2,}"), "!"),
-    (Regex(r"\.{2,}"), "..."),
-]
-# A number standing alone ("10", "$10.99", "1,000"), not part of "2nd", "9:00", "10-15".
-STANDALONE_NUMBER = Regex(r"(?<![\w.,:/-])\d+(?:[.,]\d+)*(?![\w:/-])")
 
 
 class TextTokenizer:
@@ -92,12 +76,12 @@ class TextTokenizer:
             steps.append(normalizers.Lowercase())
         ptb_style = kind == "word" and split_punctuation
         if ptb_style:
-            steps.extend(normalizers.Replace(pattern, text) for pattern, text in PTB_NORMALISATION)
+            steps.extend(normalizers.Replace(Regex(pattern), text) for pattern, text in PTB_REPLACEMENTS)
         tokenizer.normalizer = normalizers.Sequence(steps)
         tokenizer.add_special_tokens(SPECIAL_TOKENS)
         tokenizer.train_from_iterator(_training_texts(texts), trainer=trainer)
         if ptb_style and tokenizer.token_to_id(NUMBER_TOKEN) is not None:
-            steps.append(normalizers.Replace(STANDALONE_NUMBER, NUMBER_TOKEN))
+            steps.append(normalizers.Replace(Regex(STANDALONE_NUMBER), NUMBER_TOKEN))
             tokenizer.normalizer = normalizers.Sequence(steps)
         if tokenizer.get_vocab_size() <= len(SPECIAL_TOKENS):
             raise DataError("the training corpus has no words to build a vocabulary from")

@@ -4,7 +4,14 @@
 split every `eval_every` steps, keeps the best checkpoint (by validation ELBO at beta = 1, the
 NLL bound) and the last one, and stops early after `patience` evaluations without improvement.
 `resume=True` continues the run in `out_dir` exactly where its last checkpoint left it:
-optimizer, schedules, step, RNG and position in the epoch's batch order.
+optimizer, schedules, step, RNG and position in the epoch's batch order (on the CPU the final
+weights equal those of an uninterrupted run; a `max_minutes` budget depends on the clock).
+
+Crash safety: a checkpoint is complete before `last` points at it, so a kill at any moment loses
+at most the steps since the last checkpoint. SIGINT (Ctrl-C) or SIGTERM stops at the next step
+boundary and saves a resumable checkpoint first (a second signal stops at once, without saving).
+A NaN or infinite loss, gradient or validation bound raises `TrainingDiverged` before anything
+diverged is saved, so `last` and `best` keep the last good model.
 """
 
 from __future__ import annotations
@@ -13,6 +20,8 @@ import json
 import math
 import os
 import shutil
+import signal
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,8 +29,9 @@ from pathlib import Path
 import torch
 import yaml
 
-from .checkpoint import (TOKENIZER_FILE, load_resume_state, point_link, read_model_config,
-                         resolve_checkpoint, write_checkpoint_files)
+from .checkpoint import (TOKENIZER_FILE, WEIGHTS_FILE, CheckpointWriteError, check_tokenizer_matches,
+                         fsync_directory, load_resume_state, load_weights, point_link,
+                         read_model_config, resolve_checkpoint, write_checkpoint_files)
 from .config import ModelConfig, TrainConfig
 from .data import EncodedSplit, bucketed_batches, encode_split, iterate, load_splits, sorted_batches
 from .errors import CheckpointError, SentvaeError
@@ -69,7 +79,7 @@ def evaluate_bound(model: SentenceVAE, split: EncodedSplit, batch_size: int = 12
     sentences, targets = len(split), split.num_targets
     bound = nll_sum + kl_sum
     active = 0
-    if means:
+    if means and sentences > 1:
         active = int((torch.cat(means).var(dim=0, unbiased=True) > 0.01).sum())
     return {
         "elbo_per_sentence": bound / sentences,  # negative ELBO (an upper bound on the NLL)
@@ -114,13 +124,27 @@ class Run:
         if fresh and (self.dir / "last").exists():
             raise SentvaeError(f"{self.dir}: already holds a run; pass --resume to continue it "
                                "or choose another --out")
+        self._remove_leftovers()
+
+    def _remove_leftovers(self) -> None:
+        """Half-written checkpoints and links of a process that was killed while saving."""
+        for path in self.checkpoints.glob(".step-*.tmp-*"):
+            shutil.rmtree(path, ignore_errors=True)
+        for path in self.dir.glob(".*.tmp-*"):
+            if path.is_symlink():
+                path.unlink()
 
     def log(self, record: dict) -> None:
         with (self.dir / "metrics.jsonl").open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(record) + "\n")
 
     def save(self, model, train_cfg, state: RunState, optimizer, is_best: bool) -> None:
-        """Write checkpoints/step-N atomically, then swap the `last` (and `best`) links."""
+        """Write checkpoints/step-N atomically, then swap the `last` (and `best`) links.
+
+        The files go to a temporary directory, are fsynced, and the directory is renamed into
+        place; only then do the links move (each by an atomic rename). A kill at any moment
+        leaves `last` and `best` pointing at complete checkpoints.
+        """
         name = f"step-{state.step:07d}"
         final = self.checkpoints / name
         temporary = self.checkpoints / f".{name}.tmp-{os.getpid()}"
@@ -128,26 +152,68 @@ class Run:
         resume = {"state": vars(state).copy(), "optimizer": optimizer.state_dict(),
                   "torch_rng": torch.get_rng_state()}
         try:
+            if final.exists() and str(final.resolve()) in self._referenced():
+                raise RuntimeError(f"{final} is in use and would be overwritten")  # a bug
             temporary.mkdir()
             write_checkpoint_files(temporary, model, train_cfg, resume)
-            if final.exists():
+            if final.exists():  # left by a run killed before its link moved: never referenced
                 shutil.rmtree(final)
             os.replace(temporary, final)
+            fsync_directory(self.checkpoints)
             point_link(self.dir / "last", f"checkpoints/{name}")
             if is_best:
                 point_link(self.dir / "best", f"checkpoints/{name}")
-        except OSError as exc:
+        except (OSError, CheckpointWriteError) as exc:
             shutil.rmtree(temporary, ignore_errors=True)
-            raise SentvaeError(f"{final}: could not save checkpoint ({exc.strerror or exc}); "
-                               "the previous checkpoint is unchanged") from None
+            reason = exc.strerror if isinstance(exc, OSError) else str(exc).split(": ", 1)[-1]
+            raise CheckpointError(f"{final}: could not save checkpoint ({reason}); the previous "
+                                  f"checkpoint ({self.dir / 'last'}) is unchanged") from None
         self._remove_unreferenced()
 
-    def _remove_unreferenced(self) -> None:
-        keep = {os.path.realpath(self.dir / link) for link in ("last", "best")
+    def _referenced(self) -> set[str]:
+        return {os.path.realpath(self.dir / link) for link in ("last", "best")
                 if (self.dir / link).exists()}
+
+    def _remove_unreferenced(self) -> None:
+        keep = self._referenced()
         for path in self.checkpoints.iterdir():
             if path.name.startswith("step-") and os.path.realpath(path) not in keep:
                 shutil.rmtree(path, ignore_errors=True)
+
+
+class StopSignals:
+    """While active (main thread only), SIGINT and SIGTERM ask training to stop at the next step
+    boundary instead of interrupting it mid-step; a second signal interrupts at once."""
+
+    SIGNALS = ("SIGINT", "SIGTERM")
+
+    def __init__(self):
+        self.received: int | None = None
+        self.forced = False
+        self._previous: dict = {}
+
+    def _handle(self, signum, frame) -> None:
+        if self.received is None:
+            self.received = signum
+            return
+        self.forced = True
+        raise KeyboardInterrupt
+
+    def __enter__(self) -> "StopSignals":
+        if threading.current_thread() is threading.main_thread():
+            for name in self.SIGNALS:
+                number = getattr(signal, name)
+                self._previous[number] = signal.signal(number, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)
+        self._previous.clear()
+
+    @property
+    def name(self) -> str:
+        return signal.Signals(self.received).name if self.received else "KeyboardInterrupt"
 
 
 def _prepare_data(model_cfg: ModelConfig, train_cfg: TrainConfig, tokenizer: TextTokenizer | None):
@@ -189,8 +255,12 @@ def train(model_cfg: ModelConfig, train_cfg: TrainConfig, resume: bool = False,
         last = resolve_checkpoint(last)
         model_cfg = read_model_config(last)
         tokenizer = TextTokenizer.load(last / TOKENIZER_FILE)
+        check_tokenizer_matches(last, model_cfg, tokenizer)
         resume_state = load_resume_state(last)
-        state = RunState(**resume_state["state"])
+        try:
+            state = RunState(**resume_state["state"])
+        except TypeError as exc:
+            raise CheckpointError(f"{last / 'resume.pt'}: unexpected run state ({exc})") from None
     torch.manual_seed(train_cfg.seed)
 
     tokenizer, splits = _prepare_data(model_cfg, train_cfg, tokenizer)
@@ -199,18 +269,21 @@ def train(model_cfg: ModelConfig, train_cfg: TrainConfig, resume: bool = False,
     for name, split in splits.items():
         if split.dropped or split.truncated:
             what = "dropped" if split.dropped else "truncated"
-            echo(f"{name}: {split.dropped or split.truncated} sentences over "
-                 f"{model_cfg.max_length} tokens {what}")
+            count = split.dropped or split.truncated
+            echo(f"{name}: {count} sentence{'s' if count != 1 else ''} over "
+                 f"{model_cfg.max_length} tokens {what} (train.long_sentences)")
 
     model = SentenceVAE(model_cfg, tokenizer).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=train_cfg.lr,
                                   weight_decay=train_cfg.weight_decay)
     if resume_state is not None:
-        from safetensors.torch import load_model
-
-        load_model(model, str(run.dir / "last" / "model.safetensors"), device=str(device))
-        optimizer.load_state_dict(resume_state["optimizer"])
-        torch.set_rng_state(resume_state["torch_rng"])
+        load_weights(model, last / WEIGHTS_FILE, device)
+        try:
+            optimizer.load_state_dict(resume_state["optimizer"])
+            torch.set_rng_state(resume_state["torch_rng"])
+        except (ValueError, KeyError, RuntimeError, TypeError) as exc:
+            raise CheckpointError(f"{last / 'resume.pt'}: does not fit the model "
+                                  f"({str(exc).splitlines()[0][:200]})") from None
 
     steps_per_epoch = len(bucketed_batches(train_split.lengths, train_cfg.batch_size,
                                            train_cfg.seed, 0, train_cfg.bucket_size))
@@ -233,16 +306,31 @@ def train(model_cfg: ModelConfig, train_cfg: TrainConfig, resume: bool = False,
     schedule_steps = total_steps
     run_started = time.perf_counter() - state.elapsed_seconds
     stop_reason = "finished"
-    last_saved_step = -1
+    last_saved_step = state.step if resume_state is not None else -1
     model.train()
+
+    def diverged(what: str, step: int) -> TrainingDiverged:
+        """The error for a NaN/inf at `step`; nothing of that step has been saved."""
+        kept = (f"the last good checkpoint is {os.path.realpath(run.dir / 'last')} (best: "
+                f"{os.path.realpath(run.dir / 'best')})" if (run.dir / "last").exists()
+                else "no checkpoint had been saved yet")
+        return TrainingDiverged(f"{what} at step {step}; training stopped and {kept}; "
+                                "try a lower train.lr or train.grad_clip")
 
     def checkpoint_now(evaluate: bool) -> dict | None:
         nonlocal last_saved_step
+        if state.step == last_saved_step:
+            return None
         state.elapsed_seconds = time.perf_counter() - run_started
+        if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
+            raise diverged("the weights became NaN or infinite", state.step)
         metrics = None
         is_best = False
         if evaluate:
             metrics = evaluate_bound(model, valid_split, seed=train_cfg.seed)
+            if not math.isfinite(metrics["elbo_per_sentence"]):
+                raise diverged(f"the validation bound became {metrics['elbo_per_sentence']}",
+                               state.step)
             is_best = metrics["elbo_per_sentence"] < state.best_elbo - 1e-6
             if is_best:
                 state.best_elbo = metrics["elbo_per_sentence"]
@@ -256,78 +344,95 @@ def train(model_cfg: ModelConfig, train_cfg: TrainConfig, resume: bool = False,
         last_saved_step = state.step
         return metrics
 
-    try:
-        while state.step < total_steps and stop_reason == "finished":
-            batches = bucketed_batches(train_split.lengths, train_cfg.batch_size, train_cfg.seed,
-                                       state.epoch, train_cfg.bucket_size)
-            while state.batch_in_epoch < len(batches) and state.step < total_steps:
-                step_started = time.perf_counter()
-                tokens, lengths = next(iterate(train_split, [batches[state.batch_in_epoch]]))
-                tokens, lengths = tokens.to(device), lengths.to(device)
-                lr = learning_rate(state.step, train_cfg, schedule_steps)
-                for group in optimizer.param_groups:
-                    group["lr"] = lr
-                beta = kl_weight(state.step, train_cfg, total_steps)
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=train_cfg.bf16):
-                    out = model(tokens, lengths)
-                kl = gaussian_kl(out.mu.float(), out.logvar.float()) if out.mu is not None else None
-                loss = vae_loss(out.nll, kl, beta, train_cfg.free_bits)
-                if not torch.isfinite(loss):
-                    raise TrainingDiverged(
-                        f"the loss became {float(loss)} at step {state.step + 1}; training stopped. "
-                        f"The last good checkpoint is in {run.dir / 'last'} and the best in "
-                        f"{run.dir / 'best'}; try a lower train.lr or train.grad_clip")
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if train_cfg.grad_clip > 0:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), train_cfg.grad_clip)
-                optimizer.step()
-                state.step += 1
-                state.batch_in_epoch += 1
-                window_tokens += int(lengths.sum())
-                session_tokens += int(lengths.sum())
-                train_seconds += time.perf_counter() - step_started
-                bar.update(1)
-                if state.step % train_cfg.log_every == 0 or state.step == total_steps:
-                    seconds = max(time.perf_counter() - window_start, 1e-9)
-                    rec = float(out.nll.detach().mean())
-                    kl_value = float(kl.detach().sum(1).mean()) if kl is not None else 0.0
-                    record = {"step": state.step, "epoch": state.epoch, "split": "train",
-                              "loss": float(loss.detach()), "rec": rec, "kl": kl_value, "beta": beta,
-                              "lr": lr, "tokens_per_s": window_tokens / seconds}
-                    run.log(record)
-                    bar.set_postfix(loss=f"{record['loss']:.2f}", rec=f"{rec:.2f}",
-                                    kl=f"{kl_value:.2f}", beta=f"{beta:.2f}",
-                                    tok_s=f"{record['tokens_per_s']:.0f}")
-                    window_tokens, window_start = 0, time.perf_counter()
-                    if train_cfg.max_minutes:
-                        elapsed = time.perf_counter() - run_started
-                        fit = int(state.step * 60 * train_cfg.max_minutes / max(elapsed, 1e-9))
-                        schedule_steps = max(state.step + 1, min(total_steps, fit))
-                if state.step % eval_every == 0:
-                    metrics = checkpoint_now(evaluate=True)
-                    bar.write(f"step {state.step}: valid -ELBO {metrics['elbo_per_sentence']:.2f} "
-                              f"(NLL {metrics['nll_per_sentence']:.2f} + KL "
-                              f"{metrics['kl_per_sentence']:.2f}) per sentence, "
-                              f"active units {metrics['active_units']}")
-                    if train_cfg.patience and state.evals_without_improvement >= train_cfg.patience:
-                        stop_reason = "early stopping"
+    stop = StopSignals()
+    step_rng = None  # RNG state at the start of a step that has not been committed
+    with stop:
+        try:
+            while state.step < total_steps and stop_reason == "finished":
+                batches = bucketed_batches(train_split.lengths, train_cfg.batch_size,
+                                           train_cfg.seed, state.epoch, train_cfg.bucket_size)
+                while state.batch_in_epoch < len(batches) and state.step < total_steps:
+                    if stop.received is not None:
+                        stop_reason = "interrupted"
                         break
-                if train_cfg.max_minutes and time.perf_counter() - run_started > 60 * train_cfg.max_minutes:
-                    stop_reason = "time budget"
-                    break
-            else:
-                state.epoch += 1
-                state.batch_in_epoch = 0
-    except KeyboardInterrupt:
-        bar.close()
-        checkpoint_now(evaluate=False)
-        echo(f"interrupted at step {state.step}; resumable checkpoint saved in {run.dir / 'last'} "
-             f"(continue with --resume)")
-        return {"stopped": "interrupted", "step": state.step, "out_dir": str(run.dir)}
-    bar.close()
-    if last_saved_step != state.step:
-        checkpoint_now(evaluate=True)
+                    step_started = time.perf_counter()
+                    step_rng = torch.get_rng_state()  # restored if the step is interrupted
+                    indices = batches[state.batch_in_epoch]
+                    tokens, lengths = next(iterate(train_split, [indices]))
+                    tokens, lengths = tokens.to(device), lengths.to(device)
+                    lr = learning_rate(state.step, train_cfg, schedule_steps)
+                    for group in optimizer.param_groups:
+                        group["lr"] = lr
+                    beta = kl_weight(state.step, train_cfg, total_steps)
+                    with torch.autocast(device.type, dtype=torch.bfloat16,
+                                        enabled=train_cfg.bf16):
+                        out = model(tokens, lengths)
+                    kl = (gaussian_kl(out.mu.float(), out.logvar.float())
+                          if out.mu is not None else None)
+                    loss = vae_loss(out.nll, kl, beta, train_cfg.free_bits)
+                    if not torch.isfinite(loss):
+                        raise diverged(f"the loss became {float(loss)}", state.step + 1)
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    clip = train_cfg.grad_clip if train_cfg.grad_clip > 0 else math.inf  # inf: measure
+                    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+                    if not torch.isfinite(grad_norm):
+                        raise diverged(f"the gradient norm became {float(grad_norm)}",
+                                       state.step + 1)
+                    optimizer.step()
+                    state.step += 1
+                    state.batch_in_epoch += 1
+                    step_rng = None  # the step is committed
+                    window_tokens += int(lengths.sum())
+                    session_tokens += int(lengths.sum())
+                    train_seconds += time.perf_counter() - step_started
+                    bar.update(1)
+                    if state.step % train_cfg.log_every == 0 or state.step == total_steps:
+                        seconds = max(time.perf_counter() - window_start, 1e-9)
+                        rec = float(out.nll.detach().mean())
+                        kl_value = float(kl.detach().sum(1).mean()) if kl is not None else 0.0
+                        record = {"step": state.step, "epoch": state.epoch, "split": "train",
+                                  "loss": float(loss.detach()), "rec": rec, "kl": kl_value, "beta": beta,
+                                  "lr": lr, "tokens_per_s": window_tokens / seconds}
+                        run.log(record)
+                        bar.set_postfix(loss=f"{record['loss']:.2f}", rec=f"{rec:.2f}",
+                                        kl=f"{kl_value:.2f}", beta=f"{beta:.2f}",
+                                        tok_s=f"{record['tokens_per_s']:.0f}")
+                        window_tokens, window_start = 0, time.perf_counter()
+                        if train_cfg.max_minutes:
+                            elapsed = time.perf_counter() - run_started
+                            fit = int(state.step * 60 * train_cfg.max_minutes / max(elapsed, 1e-9))
+                            schedule_steps = max(state.step + 1, min(total_steps, fit))
+                    if state.step % eval_every == 0:
+                        metrics = checkpoint_now(evaluate=True)
+                        bar.write(f"step {state.step}: valid -ELBO {metrics['elbo_per_sentence']:.2f} "
+                                  f"(NLL {metrics['nll_per_sentence']:.2f} + KL "
+                                  f"{metrics['kl_per_sentence']:.2f}) per sentence, "
+                                  f"active units {metrics['active_units']}")
+                        if train_cfg.patience and state.evals_without_improvement >= train_cfg.patience:
+                            stop_reason = "early stopping"
+                            break
+                    elapsed = time.perf_counter() - run_started
+                    if train_cfg.max_minutes and elapsed > 60 * train_cfg.max_minutes:
+                        stop_reason = "time budget"
+                        break
+                else:
+                    state.epoch += 1
+                    state.batch_in_epoch = 0
+        except KeyboardInterrupt:
+            if stop.forced:  # a second signal: stop now, the last checkpoint stays as it is
+                raise
+            if step_rng is not None:  # the unfinished step is redone on resume
+                torch.set_rng_state(step_rng)
+            stop_reason = "interrupted"
+        finally:
+            bar.close()
+        checkpoint_now(evaluate=stop_reason != "interrupted")
+    if stop_reason == "interrupted":
+        echo(f"interrupted ({stop.name}) at step {state.step}; resumable checkpoint saved in "
+             f"{run.dir / 'last'} (continue with --resume)")
+        return {"stopped": "interrupted", "signal": stop.name, "step": state.step,
+                "out_dir": str(run.dir)}
     wall = time.perf_counter() - started
     final = evaluate_bound(model, valid_split, seed=train_cfg.seed)
     summary = {

@@ -1,0 +1,415 @@
+"""The protocol shared by the corpus benchmarks (ptb.py, yelp.py): train, evaluate, report.
+
+    train     each model in its own `sentvae train` subprocess, all at once, logs next to the runs;
+              `--reuse` keeps a run whose training has finished (best/ exists, the log says done)
+    evaluate  the best checkpoint on the test file with `sentvae.evaluate` (cached per run in
+              evaluation.json, keyed by the settings and the checkpoint)
+    report    results/<name>.json and a Markdown table (models side by side, goals met or not,
+              wall times, tokens/s, hardware, commands)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "benchmarks" / "results"
+DONE_LINE = re.compile(r"^done \((?P<reason>[^)]*)\) after (?P<steps>\d+) steps in (?P<minutes>[\d.]+) min",
+                       re.MULTILINE)
+
+
+def echo(message: str) -> None:
+    print(message, flush=True)
+
+
+def fail(message: str) -> None:
+    """Stop with a one-line error and exit status 2 (something the user can fix)."""
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    sys.exit(2)
+
+
+def relative(path) -> str:
+    """A path relative to the working directory when it lies below it (shorter commands)."""
+    path = Path(path)
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+# --- command line --------------------------------------------------------------------------------
+
+def add_protocol_arguments(parser: argparse.ArgumentParser, name: str, budget: float,
+                           max_epochs: int | None) -> None:
+    """The options every corpus benchmark has."""
+    parser.add_argument("--config", default=relative(REPO / "configs" / f"{name}.yaml"),
+                        help=f"model and training config (default configs/{name}.yaml)")
+    parser.add_argument("--work-dir", default=f"runs/bench/{name}",
+                        help=f"run directories and training logs (default runs/bench/{name})")
+    parser.add_argument("--results-dir", default=relative(RESULTS),
+                        help="where <name>.json and <name>.md go (default benchmarks/results)")
+    parser.add_argument("--budget-minutes", type=float, default=budget,
+                        help=f"wall-clock training budget per model: train.max_minutes (default {budget:g})")
+    parser.add_argument("--max-epochs", type=int, default=max_epochs,
+                        help="train.max_epochs (default: " + (f"{max_epochs})" if max_epochs else "the config's)"))
+    parser.add_argument("--threads-per-run", type=int, default=1,
+                        help="torch threads of each training process (default 1; the runs train at once)")
+    parser.add_argument("--eval-threads", type=int, default=os.cpu_count() or 1,
+                        help="torch threads for the evaluation (default: all cores)")
+    parser.add_argument("--seed", type=int, default=0, help="training and evaluation seed (default 0)")
+    parser.add_argument("--reuse", action="store_true",
+                        help="keep runs whose training has finished instead of refusing to overwrite them")
+    parser.add_argument("--iw-samples", type=int, default=100, metavar="K",
+                        help="importance samples per sentence for the VAE's NLL (default 100)")
+    parser.add_argument("--prior-samples", type=int, default=1000, metavar="N",
+                        help="prior samples for distinct-n / self-BLEU (default 1000)")
+    parser.add_argument("--max-test-sentences", type=int, metavar="N",
+                        help="evaluate only the first N test sentences (smoke runs)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="extra config override for every training run (repeatable)")
+
+
+# --- hardware --------------------------------------------------------------------------------------
+
+def hardware() -> dict:
+    """CPU model, cores, memory, Python / torch versions and torch's thread count."""
+    import torch
+
+    cpu = platform.processor() or "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory_gb = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                memory_gb = round(int(line.split()[1]) / 1024 ** 2, 1)
+    except OSError:
+        pass
+    return {"cpu": cpu, "logical_cores": os.cpu_count(), "memory_gb": memory_gb,
+            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+            "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+            "python": platform.python_version(), "os": f"{platform.system()} {platform.release()}"}
+
+
+# --- training --------------------------------------------------------------------------------------
+
+@dataclass
+class ModelSpec:
+    """One model of a benchmark: a name (the run directory) and its extra config overrides."""
+
+    name: str
+    title: str
+    overrides: list[str] = field(default_factory=list)
+
+
+def train_arguments(args, spec: ModelSpec, files: dict[str, str]) -> list[str]:
+    """The `sentvae train` arguments of one model (what the log and the report record)."""
+    command = ["train", "--config", args.config, "--train", files["train"], "--valid", files["valid"]]
+    if files.get("test"):
+        command += ["--test", files["test"]]
+    command += ["--out", str(Path(args.work_dir) / spec.name), "--threads", str(args.threads_per_run),
+                "--seed", str(args.seed), "--set", f"max_minutes={args.budget_minutes:g}"]
+    if args.max_epochs:
+        command += ["--set", f"max_epochs={args.max_epochs}"]
+    for override in spec.overrides + list(args.set):
+        command += ["--set", override]
+    return command + ["--quiet"]
+
+
+def config_differences(args, spec: ModelSpec, files: dict[str, str]) -> list[str]:
+    """Keys where a run's config.resolved.yaml differs from what this benchmark would train.
+
+    A reused run is reported as if trained by `train_arguments`; this checks that claim.
+    """
+    import yaml
+
+    from sentvae.config import load_config
+
+    run_dir = Path(args.work_dir) / spec.name
+    overrides = [f"train.train_file={files['train']}", f"train.valid_file={files['valid']}",
+                 f"train.out_dir={run_dir}", f"train.threads={args.threads_per_run}",
+                 f"train.seed={args.seed}", f"max_minutes={args.budget_minutes:g}"]
+    if files.get("test"):
+        overrides.append(f"train.test_file={files['test']}")
+    if args.max_epochs:
+        overrides.append(f"max_epochs={args.max_epochs}")
+    model_cfg, train_cfg = load_config(args.config, overrides + spec.overrides + list(args.set))
+    expected = {"model": vars(model_cfg), "train": vars(train_cfg)}
+    saved = yaml.safe_load((run_dir / "config.resolved.yaml").read_text(encoding="utf-8"))
+    differences = []
+    for section, values in expected.items():
+        for key, value in values.items():
+            found = saved.get(section, {}).get(key)
+            if key == "vocab_size" and section == "model":
+                continue  # set from the trained tokenizer
+            if key.endswith("_file") or key == "out_dir":
+                same = (value is None and found is None) or (
+                    value is not None and found is not None
+                    and os.path.realpath(value) == os.path.realpath(found))
+            else:
+                same = found == value
+            if not same:
+                differences.append(f"{section}.{key}: run has {found!r}, benchmark expects {value!r}")
+    return differences
+
+
+def run_state(run_dir: Path, log: Path) -> str:
+    """"finished", "unfinished" (a run directory without a done line: running or stopped) or "absent"."""
+    if (run_dir / "best" / "config.json").exists() and log.is_file() and DONE_LINE.search(log.read_text()):
+        return "finished"
+    if run_dir.exists() and any(run_dir.iterdir()):
+        return "unfinished"
+    return "absent"
+
+
+def train_all(args, specs: list[ModelSpec], files: dict[str, str]) -> dict[str, str]:
+    """Train every model that needs it, all at the same time; return each model's command line."""
+    work = Path(args.work_dir)
+    work.mkdir(parents=True, exist_ok=True)
+    commands, processes = {}, {}
+    for spec in specs:
+        arguments = train_arguments(args, spec, files)
+        commands[spec.name] = shlex.join(["sentvae", *arguments])
+        run_dir, log = work / spec.name, work / f"{spec.name}.log"
+        state = run_state(run_dir, log)
+        if state == "finished" and args.reuse:
+            echo(f"{spec.name}: reusing the finished training in {run_dir}")
+            differences = config_differences(args, spec, files)
+            if differences:
+                fail(f"{run_dir} was trained with other settings than these options give: "
+                     + "; ".join(differences))
+            continue
+        if state != "absent":
+            hint = ("its training has not finished (no 'done' line in " f"{log}); wait for it, or "
+                    if state == "unfinished" else "")
+            fail(f"{run_dir} already holds a run; {hint}"
+                     f"{'pass --reuse or ' if state == 'finished' else ''}choose another --work-dir")
+        echo(f"{spec.name}: training -> {log}\n  {commands[spec.name]}")
+        handle = log.open("w", encoding="utf-8")
+        processes[spec.name] = (subprocess.Popen([sys.executable, "-m", "sentvae", *arguments],
+                                                 stdout=handle, stderr=subprocess.STDOUT), handle)
+    codes = {name: process.wait() for name, (process, _) in processes.items()}
+    for name, (_, handle) in processes.items():
+        handle.close()
+    for name, code in codes.items():
+        log = work / f"{name}.log"
+        if code != 0:
+            tail = "\n".join(log.read_text(encoding="utf-8", errors="replace").splitlines()[-15:])
+            fail(f"training {name} failed (exit status {code}); end of {log}:\n{tail}")
+        echo(f"{name}: training finished")
+    return commands
+
+
+def training_summary(run_dir: Path, log: Path) -> dict:
+    """Steps, stop reason, wall time (from the log and the last checkpoint) and tokens/s of a run."""
+    from sentvae.checkpoint import load_resume_state, resolve_checkpoint
+
+    summary: dict = {"run_dir": str(run_dir)}
+    done = DONE_LINE.search(log.read_text(encoding="utf-8")) if log.is_file() else None
+    if done:
+        summary.update(stopped=done["reason"], steps=int(done["steps"]),
+                       wall_minutes_logged=float(done["minutes"]))
+    try:
+        state = load_resume_state(resolve_checkpoint(run_dir / "last"))["state"]
+        summary.update(loop_minutes=state["elapsed_seconds"] / 60, steps=state["step"])
+        if state["epoch"] > 0:  # `epoch` is the 0-based epoch in progress; count the fraction done
+            per_epoch = (state["step"] - state["batch_in_epoch"]) / state["epoch"]
+            summary["epochs"] = round(state["epoch"] + state["batch_in_epoch"] / per_epoch, 2)
+        else:
+            summary["epochs"] = "< 1"
+    except Exception as exc:  # no resumable last checkpoint: report what the log says
+        summary["loop_minutes_error"] = str(exc)
+    records = []
+    metrics = run_dir / "metrics.jsonl"
+    if metrics.is_file():
+        records = [json.loads(line) for line in metrics.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rates = [r["tokens_per_s"] for r in records if r.get("split") == "train" and "tokens_per_s" in r]
+    valid = [r for r in records if r.get("split") == "valid"]
+    summary["train_tokens_per_s_median"] = statistics.median(rates) if rates else None
+    if valid:
+        best = min(valid, key=lambda r: r["elbo_per_sentence"])
+        summary.update(best_valid_neg_elbo=best["elbo_per_sentence"], best_valid_step=best["step"],
+                       validations=len(valid))
+    return summary
+
+
+# --- evaluation ------------------------------------------------------------------------------------
+
+def checkpoint_identity(run_dir: Path) -> str:
+    """Which checkpoint `best` points at (its directory name), to invalidate cached evaluations."""
+    return os.path.realpath(run_dir / "best").rsplit(os.sep, 1)[-1]
+
+
+def evaluate_run(args, run_dir: Path, test_file: str, text_column: str = "text") -> dict:
+    """Evaluate a run's best checkpoint on the test file (cached in <run>/evaluation.json)."""
+    import torch
+
+    from sentvae.evaluate import evaluate, load_evaluation_split
+    from sentvae.model import SentenceVAE
+
+    settings = {"test_file": str(Path(test_file).resolve()), "text_column": text_column,
+                "iw_samples": args.iw_samples, "prior_samples": args.prior_samples, "seed": args.seed,
+                "max_test_sentences": args.max_test_sentences, "checkpoint": checkpoint_identity(run_dir)}
+    cache = run_dir / "evaluation.json"
+    if cache.is_file():
+        saved = json.loads(cache.read_text(encoding="utf-8"))
+        if saved.get("settings") == settings:
+            echo(f"{run_dir.name}: reusing the evaluation in {cache}")
+            return saved
+    torch.set_num_threads(args.eval_threads)
+    model = SentenceVAE.from_pretrained(run_dir)
+    split = load_evaluation_split(model, test_file, text_column=text_column,
+                                  max_sentences=args.max_test_sentences)
+    echo(f"{run_dir.name}: evaluating on {len(split):,} sentences ({split.num_targets:,} targets) "
+         f"with {args.eval_threads} thread(s)")
+    started = time.perf_counter()
+    results = evaluate(model, split, iw_samples=args.iw_samples, seed=args.seed,
+                       prior_samples=args.prior_samples, echo=lambda line: echo(f"  {line}"))
+    payload = {"settings": settings, "parameters": sum(p.numel() for p in model.parameters()),
+               "evaluation_seconds": time.perf_counter() - started,
+               "evaluation_threads": args.eval_threads, "results": results}
+    cache.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    return payload
+
+
+# --- goals and reports -----------------------------------------------------------------------------
+
+def goal(description: str, value, target: str, met: bool, note: str = "") -> dict:
+    return {"goal": description, "value": value, "target": target, "met": bool(met), "note": note}
+
+
+def _cell(value, digits: int = 2) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    return str(value)
+
+
+def metric_rows(models: dict[str, dict]) -> list[tuple[str, list[str]]]:
+    """(label, one cell per model) rows of the side-by-side table."""
+
+    def row(label, getter, digits=2):
+        cells = []
+        for model in models.values():
+            try:
+                cells.append(_cell(getter(model), digits))
+            except (KeyError, TypeError):
+                cells.append("n/a")
+        return label, cells
+
+    r = lambda key: (lambda m: m["evaluation"]["results"][key])  # noqa: E731
+    t = lambda key: (lambda m: m["training"].get(key))  # noqa: E731
+    return [
+        row("NLL per sentence (nats; VAE: IW bound, LM: exact)", r("nll_per_sentence")),
+        row("NLL method", lambda m: (f"IW, K={m['evaluation']['results']['iw_samples']}"
+                                     if m["evaluation"]["results"]["latent"] else "exact")),
+        row("NLL per token (nats, targets incl. <eos>)", r("nll_per_token"), 4),
+        row("perplexity", r("ppl")),
+        row("-ELBO per sentence (beta = 1)", r("neg_elbo_per_sentence")),
+        row("reconstruction NLL per sentence", r("rec_per_sentence")),
+        row("KL per sentence", lambda m: (m["evaluation"]["results"]["kl_per_sentence"]
+                                          if m["evaluation"]["results"]["latent"] else None)),
+        row("mutual information (He et al.)", r("mutual_information"), 3),
+        row("active units", lambda m: (f"{m['evaluation']['results']['active_units']}/"
+                                       f"{m['evaluation']['results']['latent_dim']}"
+                                       if m["evaluation"]["results"]["latent"] else None)),
+        row("reconstruction BLEU (posterior mean, greedy)", r("reconstruction_bleu")),
+        row("prior samples: decoding", r("prior_strategy")),
+        row("prior samples: distinct-1", r("distinct_1"), 3),
+        row("prior samples: distinct-2", r("distinct_2"), 3),
+        row("prior samples: self-BLEU", r("self_bleu")),
+        row("parameters", lambda m: m["evaluation"]["parameters"]),
+        row("training steps / epochs", lambda m: f"{m['training'].get('steps', '?')} / "
+                                                 f"{m['training'].get('epochs', '?')}"),
+        row("training stopped by", t("stopped")),
+        row("training wall time (min, whole command)", t("wall_minutes_logged"), 1),
+        row("training tokens/s (median of logged windows)", t("train_tokens_per_s_median"), 0),
+        row("best valid -ELBO per sentence", t("best_valid_neg_elbo")),
+        row("evaluation wall time (min)", lambda m: m["evaluation"]["evaluation_seconds"] / 60, 1),
+    ]
+
+
+def markdown_report(title: str, payload: dict, extra_sections: list[str] | None = None) -> str:
+    """The Markdown summary: metrics side by side, goals, setup (hardware, commands)."""
+    models = payload["models"]
+    names = [m["title"] for m in models.values()]
+    lines = [f"## {title}", "", f"Test file: `{payload['data']['test']}` "
+             f"({payload['data']['test_sentences']:,} sentences, {payload['data']['test_targets']:,} "
+             "targets = words + one `<eos>` each). Nats; lower is better for NLL and perplexity.", "",
+             "| metric | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
+    for label, cells in metric_rows(models):
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines += ["", "### Goals", "", "| goal | value | target | met |", "|---|---:|---|:---:|"]
+    for g in payload["goals"]:
+        note = f" ({g['note']})" if g["note"] else ""
+        lines.append(f"| {g['goal']} | {_cell(g['value'])} | {g['target']} | "
+                     f"{'yes' if g['met'] else '**no**'}{note} |")
+    for section in extra_sections or []:
+        lines += ["", section]
+    hw = payload["hardware"]
+    lines += ["", "### Setup", "",
+              f"- Hardware: {hw['cpu']}, {hw['logical_cores']} logical cores, {hw['memory_gb']} GB RAM"
+              f"{', GPU ' + hw['gpu'] if hw['gpu'] else ', no GPU'}; torch {hw['torch']}, Python {hw['python']}.",
+              f"- Training: the models trained at the same time, {payload['threads_per_run']} thread(s) each, "
+              f"budget {payload['budget_minutes']:g} min per model; wall time includes data preparation.",
+              f"- Evaluation: {payload['eval_threads']} thread(s), one model after the other; seed {payload['seed']}.",
+              f"- Date: {payload['date']}.", "", "Benchmark command:", "", "```",
+              payload["command"], "```", "", "Training commands:", "", "```"]
+    lines += list(payload["training_commands"].values()) + ["```", ""]
+    return "\n".join(lines)
+
+
+def write_results(name: str, payload: dict, markdown: str, results_dir: str) -> tuple[Path, Path]:
+    directory = Path(results_dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    json_path, md_path = directory / f"{name}.json", directory / f"{name}.md"
+    json_path.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    md_path.write_text(markdown, encoding="utf-8")
+    return json_path, md_path
+
+
+def base_payload(args, name: str, files: dict[str, str], commands: dict[str, str]) -> dict:
+    return {"benchmark": name, "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "command": "python " + shlex.join([relative(sys.argv[0]), *sys.argv[1:]]),
+            "training_commands": commands, "hardware": hardware(), "seed": args.seed,
+            "budget_minutes": args.budget_minutes, "threads_per_run": args.threads_per_run,
+            "eval_threads": args.eval_threads, "data": dict(files)}
+
+
+def run_protocol(args, name: str, specs: list[ModelSpec], files: dict[str, str],
+                 test_text_column: str = "text") -> dict:
+    """Train (or reuse) every model, evaluate each on the test file; the payload without goals."""
+    commands = train_all(args, specs, files)
+    payload = base_payload(args, name, files, commands)
+    payload["models"] = {}
+    for spec in specs:
+        run_dir = Path(args.work_dir) / spec.name
+        evaluation = evaluate_run(args, run_dir, files["test"], text_column=test_text_column)
+        payload["models"][spec.name] = {
+            "title": spec.title, "training": training_summary(run_dir, Path(args.work_dir) / f"{spec.name}.log"),
+            "evaluation": evaluation}
+    first = next(iter(payload["models"].values()))["evaluation"]["results"]
+    payload["data"].update(test_sentences=first["sentences"], test_targets=first["tokens"])
+    return payload

@@ -1,0 +1,284 @@
+"""Training and decoding throughput of sentvae against a padded reference, in one run.
+
+    python benchmarks/throughput.py --data ../shared/data/ptb          # PTB (or the built-in corpus)
+    python benchmarks/throughput.py --quick                            # a smoke run (tests use it)
+
+What it measures, on the same sentences and the same model sizes:
+- training tokens/s (targets: words + <eos>) of a *reference* that does what common sentence-VAE
+  code does — pad every batch to 60 tokens, run the GRUs over the padding, project every position
+  to the vocabulary — and of sentvae with its levers switched on one at a time: packed GRUs +
+  real-position projection, then length bucketing, then bf16 autocast (reported, kept off when it
+  does not help on this CPU);
+- the model's FLOPs per target token (encoder, decoder, output projection; forward + backward) and
+  the machine's matrix-multiply rate measured by a timed GEMM in the same run, hence the fraction of
+  that limit that training reaches;
+- decoding sentences/s (greedy, sampling, beam 5) at batch 64 and encoding sentences/s.
+Writes benchmarks/results/throughput.json and prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from sentvae.config import ModelConfig
+from sentvae.data import bucketed_batches, collate
+from sentvae.model import SentenceVAE
+from sentvae.objective import gaussian_kl, vae_loss
+from sentvae.tokenizer import PAD_ID, TextTokenizer
+
+RESULTS = Path(__file__).resolve().parent / "results"
+ANCHOR = dict(embed_dim=300, encoder_hidden_dim=256, decoder_hidden_dim=256, latent_dim=16,
+              bidirectional=False)  # timbmg/Sentence-VAE's defaults (its encoder is unidirectional)
+REFERENCE_LENGTH = 60
+
+
+class PaddedReference(nn.Module):
+    """What common implementations do: fixed-length padding, GRUs over it, project every position."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        directions = 2 if cfg.bidirectional else 1
+        self.encoder_embedding = nn.Embedding(cfg.vocab_size, cfg.embed_dim)
+        self.encoder = nn.GRU(cfg.embed_dim, cfg.encoder_hidden_dim, bidirectional=cfg.bidirectional,
+                              batch_first=True)
+        self.to_gaussian = nn.Linear(directions * cfg.encoder_hidden_dim, 2 * cfg.latent_dim)
+        self.decoder_embedding = nn.Embedding(cfg.vocab_size, cfg.embed_dim)
+        self.latent_to_hidden = nn.Linear(cfg.latent_dim, cfg.decoder_hidden_dim)
+        self.decoder = nn.GRU(cfg.embed_dim + cfg.latent_dim, cfg.decoder_hidden_dim, batch_first=True)
+        self.output = nn.Linear(cfg.decoder_hidden_dim, cfg.vocab_size)
+
+    def loss(self, tokens: torch.Tensor) -> torch.Tensor:
+        """tokens (B, 62) padded to the fixed length: <bos> w <eos> <pad>..."""
+        inputs, targets = tokens[:, :-1], tokens[:, 1:]  # (B, 61)
+        _, final = self.encoder(self.encoder_embedding(targets))  # runs over the padding
+        mu, logvar = self.to_gaussian(final.transpose(0, 1).reshape(tokens.size(0), -1)).chunk(2, -1)
+        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+        h0 = torch.tanh(self.latent_to_hidden(z)).unsqueeze(0)
+        embedded = torch.cat([self.decoder_embedding(inputs),
+                              z.unsqueeze(1).expand(-1, inputs.size(1), -1)], dim=-1)
+        outputs, _ = self.decoder(embedded, h0)
+        logits = self.output(outputs)  # (B, 61, V): every position, padding included
+        nll = F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1),
+                              ignore_index=PAD_ID, reduction="sum") / tokens.size(0)
+        return nll + gaussian_kl(mu, logvar).sum(1).mean()
+
+
+def pad_to(batch_ids: list[list[int]], length: int) -> torch.Tensor:
+    tokens, _ = collate([ids[:length] for ids in batch_ids])
+    return F.pad(tokens, (0, length + 2 - tokens.size(1)), value=PAD_ID)
+
+
+def flops_per_token(cfg: ModelConfig, vocab: int) -> dict:
+    """Multiply-adds x 2 per target token, forward; training is 3x (forward + backward)."""
+    directions = 2 if cfg.bidirectional else 1
+    gru = lambda inp, hid: 2 * 3 * (inp * hid + hid * hid)  # noqa: E731  three gates
+    decoder_in = cfg.embed_dim + (cfg.latent_dim if cfg.latent_every_step else 0)
+    forward = {"encoder": directions * gru(cfg.embed_dim, cfg.encoder_hidden_dim),
+               "decoder": gru(decoder_in, cfg.decoder_hidden_dim),
+               "output_projection": 2 * cfg.decoder_hidden_dim * vocab}
+    return {"forward": forward, "training_per_token": 3 * sum(forward.values())}
+
+
+def gemm_rate(seconds: float = 3.0) -> float:
+    """FLOP/s of a float32 matrix multiply shaped like the output projection."""
+    a, b = torch.randn(2048, 512), torch.randn(512, 8192)
+    for _ in range(3):
+        a @ b
+    runs, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        a @ b
+        runs += 1
+    return 2 * 2048 * 512 * 8192 * runs / (time.perf_counter() - start)
+
+
+def time_training(step, batches, warmup: int = 3) -> tuple[float, int]:
+    """Run `step` over batches (after `warmup` untimed ones); return (seconds, target tokens)."""
+    for batch in batches[:warmup]:
+        step(batch)
+    tokens, start = 0, time.perf_counter()
+    for batch in batches[warmup:]:
+        tokens += step(batch)
+    return time.perf_counter() - start, tokens
+
+
+def training_throughputs(cfg: ModelConfig, ids: list[list[int]], batch_size: int, steps: int,
+                         seed: int) -> dict:
+    """tokens/s of the reference and of sentvae with each lever, all on the same sentences."""
+    lengths = np.array([len(x) for x in ids])
+    count = batch_size * (steps + 3)
+    rng = np.random.default_rng(seed)
+    chosen = rng.choice(len(ids), size=min(count, len(ids)), replace=False)
+    random_batches = [chosen[i: i + batch_size] for i in range(0, len(chosen), batch_size)]
+    bucketed = [chosen[b] for b in bucketed_batches(lengths[chosen], batch_size, seed, 0, bucket_size=100)]
+
+    def sentvae_step(model, optimizer, bf16=False):
+        def step(indices):
+            tokens, lens = collate([ids[i] for i in indices])
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                out = model(tokens, lens)
+            loss = vae_loss(out.nll, gaussian_kl(out.mu.float(), out.logvar.float()), 1.0)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            return int(lens.sum())
+        return step
+
+    def reference_step(model, optimizer):
+        def step(indices):
+            batch = [ids[i][:REFERENCE_LENGTH] for i in indices]
+            loss = model.loss(pad_to(batch, REFERENCE_LENGTH))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            return sum(len(x) + 1 for x in batch)
+        return step
+
+    results = {}
+    torch.manual_seed(seed)
+    reference = PaddedReference(cfg).train()
+    seconds, tokens = time_training(reference_step(reference, torch.optim.AdamW(reference.parameters())),
+                                    random_batches)
+    results["reference_padded_60"] = tokens / seconds
+    for name, batches, bf16 in (("sentvae_packed", random_batches, False),
+                                ("sentvae_packed_bucketed", bucketed, False),
+                                ("sentvae_packed_bucketed_bf16", bucketed, True)):
+        torch.manual_seed(seed)
+        model = SentenceVAE(cfg).train()
+        seconds, tokens = time_training(sentvae_step(model, torch.optim.AdamW(model.parameters()), bf16),
+                                        batches)
+        results[name] = tokens / seconds
+    return results
+
+
+def decoding_throughputs(cfg: ModelConfig, tokenizer, texts: list[str], batch: int = 64,
+                         repeats: int = 3) -> dict:
+    """Sentences/s of decoding (greedy, sampling, beam 5) and of encoding, batch 64, median."""
+    torch.manual_seed(0)
+    model = SentenceVAE(cfg, tokenizer).eval()
+    z = torch.randn(batch, cfg.latent_dim)
+    results = {}
+    for name, strategy in (("greedy", {"strategy": "greedy"}),
+                           ("sample", {"strategy": "sample", "seed": 0}),
+                           ("beam5", {"strategy": "beam", "beam": 5})):
+        try:
+            model.generate(z[:2], max_length=20, **strategy)
+        except Exception as exc:  # a strategy this version does not have
+            results[name] = f"unavailable: {exc}"
+            continue
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            model.generate(z, max_length=30, **strategy)
+            times.append(time.perf_counter() - start)
+        results[name] = batch / statistics.median(times)
+    sample = texts[:batch]
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        model.encode(sample)
+        times.append(time.perf_counter() - start)
+    results["encode"] = batch / statistics.median(times)
+    return results
+
+
+def load_corpus(data: str | None, limit: int) -> tuple[list[str], str]:
+    if data and (Path(data) / "ptb.train.txt").exists():
+        lines = (Path(data) / "ptb.train.txt").read_text().splitlines()
+        return [l.strip() for l in lines if l.strip()][:limit], "ptb"
+    from sentvae.corpus import generate
+
+    return [s.text for s in generate(limit, seed=0)], "builtin"
+
+
+def hardware() -> dict:
+    model = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
+                  if l.startswith("model name")), platform.processor())
+    return {"cpu": model, "logical_cpus": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
+            "python": platform.python_version()}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", help="folder with ptb.train.txt (default: the built-in corpus)")
+    parser.add_argument("--steps", type=int, default=30, help="timed training steps per variant")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, for a smoke test")
+    parser.add_argument("--out", default=str(RESULTS / "throughput.json"), help="JSON output")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    texts, corpus = load_corpus(args.data, 20000 if not args.quick else 2000)
+    tokenizer = TextTokenizer.train(texts, kind="word", vocab_size=10004)
+    ids = [x for x in tokenizer.encode_batch(texts) if 0 < len(x) <= 100]
+    sizes = {"anchor": dict(ANCHOR, word_dropout=0.0, output_dropout=0.0, embed_dropout=0.0),
+             "ptb_config": None}
+    if args.quick:
+        sizes = {"anchor": dict(embed_dim=32, encoder_hidden_dim=32, decoder_hidden_dim=32, latent_dim=8)}
+        args.steps = min(args.steps, 4)
+    else:
+        from sentvae.config import load_config
+
+        ptb_model, _ = load_config(Path(__file__).resolve().parent.parent / "configs" / "ptb.yaml")
+        sizes["ptb_config"] = {k: getattr(ptb_model, k) for k in
+                               ("embed_dim", "encoder_hidden_dim", "decoder_hidden_dim", "latent_dim",
+                                "bidirectional", "word_dropout", "output_dropout", "embed_dropout")}
+
+    report = {"corpus": corpus, "sentences": len(ids), "vocab_size": tokenizer.vocab_size,
+              "batch_size": 32, "timed_steps": args.steps, "hardware": hardware(),
+              "command": "python benchmarks/throughput.py " + " ".join(sys.argv[1:] if argv is None else argv)}
+    rate = gemm_rate(1.0 if args.quick else 3.0)
+    report["gemm_flops_per_s"] = rate
+    for name, size in sizes.items():
+        cfg = ModelConfig(vocab_size=tokenizer.vocab_size, **size)
+        train = training_throughputs(cfg, ids, batch_size=32, steps=args.steps, seed=0)
+        flops = flops_per_token(cfg, tokenizer.vocab_size)
+        best = max(v for k, v in train.items() if k.startswith("sentvae") and not k.endswith("bf16"))
+        report[name] = {
+            "model": size, "train_tokens_per_s": train, "flops": flops,
+            "speedup_vs_reference": best / train["reference_padded_60"],
+            "fraction_of_gemm_rate": best * flops["training_per_token"] / rate,
+            "decode_sentences_per_s": decoding_throughputs(cfg, tokenizer, texts),
+        }
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+    print(markdown(report))
+    return 0
+
+
+def markdown(report: dict) -> str:
+    hw = report["hardware"]
+    lines = [f"Corpus: {report['corpus']} ({report['sentences']:,} sentences, vocabulary "
+             f"{report['vocab_size']:,}), batch 32, {report['timed_steps']} timed steps per variant; "
+             f"{hw['cpu']}, {hw['torch_threads']} torch threads, torch {hw['torch']}; "
+             f"GEMM rate {report['gemm_flops_per_s'] / 1e9:.0f} GFLOP/s.", "",
+             "| size | reference (pad 60) tok/s | packed | + bucketing | + bf16 | speed-up | % of GEMM rate | greedy sent/s | sample sent/s | beam 5 sent/s | encode sent/s |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    fmt = lambda v: f"{v:,.0f}" if isinstance(v, (int, float)) else "n/a"  # noqa: E731
+    for name in ("anchor", "ptb_config"):
+        if name not in report:
+            continue
+        r = report[name]
+        t, d = r["train_tokens_per_s"], r["decode_sentences_per_s"]
+        lines.append(f"| {name} | {fmt(t['reference_padded_60'])} | {fmt(t['sentvae_packed'])} | "
+                     f"{fmt(t['sentvae_packed_bucketed'])} | {fmt(t['sentvae_packed_bucketed_bf16'])} | "
+                     f"{r['speedup_vs_reference']:.1f}x | {100 * r['fraction_of_gemm_rate']:.0f}% | "
+                     f"{fmt(d.get('greedy'))} | {fmt(d.get('sample'))} | {fmt(d.get('beam5'))} | {fmt(d.get('encode'))} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

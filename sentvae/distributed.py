@@ -1,0 +1,82 @@
+"""More than one process: PyTorch's DistributedDataParallel, set up from torchrun's environment.
+
+    torchrun --nproc_per_node 2 -m sentvae train ...     (or: sentvae train --nproc 2 ...)
+
+gloo on CPU, NCCL on GPUs. Every rank builds the same global batches (same seed) and takes its
+slice of each; `train.batch_size` is the *global* batch size, so a run's result does not depend on
+how many processes share it (up to floating-point summation order, and module dropout whose masks
+are drawn per process). Only rank 0 logs and writes checkpoints.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class World:
+    rank: int = 0
+    size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.size > 1
+
+    def barrier(self) -> None:
+        if self.distributed:
+            dist.barrier()
+
+    def slice(self, indices: np.ndarray) -> np.ndarray:
+        """This rank's share of a global batch (contiguous, sizes differ by at most one)."""
+        if not self.distributed:
+            return indices
+        return np.array_split(indices, self.size)[self.rank]
+
+
+def init_world(device: torch.device) -> World:
+    """Join the process group torchrun describes (WORLD_SIZE > 1); a single process otherwise."""
+    size = int(os.environ.get("WORLD_SIZE", "1"))
+    if size <= 1:
+        return World()
+    rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    if not dist.is_initialized():
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        if device.type == "cuda":
+            torch.cuda.set_device(local_rank)
+        dist.init_process_group(backend=backend)
+    return World(rank=rank, size=size, local_rank=local_rank)
+
+
+def shutdown(world: World) -> None:
+    if world.distributed and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def wrap(model: torch.nn.Module, world: World, device: torch.device) -> torch.nn.Module:
+    """The module to call in training: DDP over `model` when distributed, `model` otherwise."""
+    if not world.distributed:
+        return model
+    from torch.nn.parallel import DistributedDataParallel
+
+    ids = [device.index if device.index is not None else world.local_rank] if device.type == "cuda" else None
+    return DistributedDataParallel(model, device_ids=ids)
+
+
+def step_noise(seed: int, step: int, batch: int, latent_dim: int, length: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The random draws of one training step for the *global* batch: eps (G, Z) ~ N(0, 1) for the
+    reparameterisation and uniforms (G, length) for word dropout. A pure function of (seed, step),
+    identical on every rank, so that resumption and any number of processes see the same noise."""
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + step)
+    eps = torch.randn(batch, max(latent_dim, 1), generator=generator)[:, :latent_dim]
+    uniform = torch.rand(batch, length, generator=generator)
+    return eps, uniform
