@@ -84,7 +84,7 @@ def add_protocol_arguments(parser: argparse.ArgumentParser, name: str, budget: f
 # --- hardware --------------------------------------------------------------------------------------
 
 def hardware() -> dict:
-    """CPU model, cores, memory, Python / torch versions and torch's thread count."""
+    """CPU model, cores, memory, GPU, Python and torch versions."""
     import torch
 
     cpu = platform.processor() or "unknown"
@@ -104,7 +104,7 @@ def hardware() -> dict:
         pass
     return {"cpu": cpu, "logical_cores": os.cpu_count(), "memory_gb": memory_gb,
             "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-            "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+            "torch": torch.__version__,
             "python": platform.python_version(), "os": f"{platform.system()} {platform.release()}"}
 
 
@@ -374,7 +374,8 @@ def markdown_report(title: str, payload: dict, extra_sections: list[str] | None 
               f"{', GPU ' + hw['gpu'] if hw['gpu'] else ', no GPU'}; torch {hw['torch']}, Python {hw['python']}.",
               f"- Training: the models trained at the same time, {payload['threads_per_run']} thread(s) each, "
               f"budget {payload['budget_minutes']:g} min per model; wall time includes data preparation.",
-              f"- Evaluation: {payload['eval_threads']} thread(s), one model after the other; seed {payload['seed']}.",
+              f"- Evaluation: {payload['eval_threads']} thread(s), one model after the other; "
+              f"seed {payload['seed']}.",
               f"- Date: {payload['date']}.", "", "Benchmark command:", "", "```",
               payload["command"], "```", "", "Training commands:", "", "```"]
     lines += list(payload["training_commands"].values()) + ["```", ""]

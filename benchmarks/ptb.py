@@ -40,7 +40,8 @@ def ptb_goals(models: dict) -> list[dict]:
     return [
         goal(f"VAE IW-NLL per sentence (K = {k})", vae["nll_per_sentence"], f"<= {NLL_TARGET} with K >= 100",
              k >= 100 and vae["nll_per_sentence"] <= NLL_TARGET, "" if k >= 100 else "K < 100"),
-        goal("VAE KL per sentence", vae["kl_per_sentence"], f">= {KL_TARGET}", vae["kl_per_sentence"] >= KL_TARGET),
+        goal("VAE KL per sentence", vae["kl_per_sentence"], f">= {KL_TARGET}",
+             vae["kl_per_sentence"] >= KL_TARGET),
         goal("VAE active units", vae["active_units"], f">= {half} of {vae['latent_dim']}",
              vae["active_units"] >= half),
         goal("VAE NLL minus LM NLL per sentence", vae["nll_per_sentence"] - lm["nll_per_sentence"], "<= 0",

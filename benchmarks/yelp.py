@@ -132,8 +132,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{probe['test_sentences']:,} of `test.tsv`. Test accuracy **{100 * probe['test_accuracy']:.1f}%** "
         f"(train {100 * probe['train_accuracy']:.1f}%; always the majority class: "
         f"{100 * probe['majority_baseline']:.1f}%).")
-    markdown = markdown_report("Yelp sentences: sentence VAE" + (" vs. GRU language model" if args.with_lm else ""),
-                               payload, extra_sections=[probe_section])
+    title = "Yelp sentences: sentence VAE" + (" vs. GRU language model" if args.with_lm else "")
+    markdown = markdown_report(title, payload, extra_sections=[probe_section])
     json_path, md_path = write_results("yelp", payload, markdown, args.results_dir)
     echo("\n" + markdown)
     echo(f"wrote {json_path} and {md_path}")

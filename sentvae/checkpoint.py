@@ -19,10 +19,13 @@ the file; the model is only imported (with torch) once the directory has passed 
 
 from __future__ import annotations
 
+import errno
+import io
 import json
 import os
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 
 from .config import FORMAT_VERSION, ModelConfig, build, to_dict
@@ -44,6 +47,13 @@ def fsync_directory(directory: Path) -> None:
         os.fsync(descriptor)
     finally:
         os.close(descriptor)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Replace `path` with `text` in one step: a kill leaves the old file or the new one."""
+    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, path)
 
 
 def _fsync_tree(directory: Path) -> None:
@@ -77,8 +87,10 @@ def write_checkpoint_files(directory: Path, model, train_config=None, resume_sta
         if train_config is not None:
             (directory / TRAIN_CONFIG_FILE).write_text(
                 json.dumps(to_dict(train_config), indent=2) + "\n", encoding="utf-8")
-        if resume_state is not None:
-            torch.save(resume_state, directory / RESUME_FILE)
+        if resume_state is not None:  # serialised in memory: a failed write is a plain OSError
+            buffer = io.BytesIO()
+            torch.save(resume_state, buffer)
+            (directory / RESUME_FILE).write_bytes(buffer.getvalue())
         _fsync_tree(directory)
     except OSError as exc:
         raise CheckpointWriteError(f"{directory}: {exc.strerror or exc}") from None
@@ -102,6 +114,28 @@ def _writable_parent(target: Path) -> Path:
     return parent
 
 
+def exchange_paths(first: Path, second: Path) -> bool:
+    """Swap two existing paths in one atomic step (Linux `renameat2(RENAME_EXCHANGE)`).
+
+    Returns False where the system or file system cannot do it; raises OSError otherwise.
+    """
+    import ctypes
+
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
+                          ctypes.c_uint]
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(first), at_fdcwd, os.fsencode(second), rename_exchange) == 0:
+        return True
+    error = ctypes.get_errno()
+    if error in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False
+    raise OSError(error, os.strerror(error), str(second))
+
+
 def save_checkpoint(directory, model, train_config=None) -> None:
     """Save `model` (with its tokenizer) to `directory`, replacing it only once complete."""
     target = Path(directory)
@@ -112,13 +146,15 @@ def save_checkpoint(directory, model, train_config=None) -> None:
         raise CheckpointError(f"{parent}: cannot write there ({exc.strerror})") from None
     try:
         write_checkpoint_files(temporary, model, train_config)
-        if target.exists():
+        if not target.exists():
+            os.replace(temporary, target)
+        elif exchange_paths(temporary, target):  # the old checkpoint is now in `temporary`
+            shutil.rmtree(temporary, ignore_errors=True)
+        else:  # no atomic exchange here: a short window in which `target` is missing
             old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=parent))
             os.replace(target, old / "previous")
             os.replace(temporary, target)
             shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(temporary, target)
         fsync_directory(parent)
     except (OSError, CheckpointWriteError) as exc:
         shutil.rmtree(temporary, ignore_errors=True)
@@ -135,6 +171,33 @@ def point_link(link: Path, target_name: str) -> None:
     os.symlink(target_name, temporary)
     os.replace(temporary, link)
     fsync_directory(link.parent)
+
+
+def prepare_run_dir(directory, resume: bool) -> Path:
+    """Create (or check) a training run directory; cheap, so the CLI calls it before slow imports.
+
+    A fresh run refuses a directory that already holds one; a resumed run needs its `last`
+    checkpoint. Leftovers of a process killed while saving (temporary directories and links)
+    are removed: `last` and `best` never point at them.
+    """
+    run = Path(directory)
+    try:
+        (run / "checkpoints").mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CheckpointError(f"{run}: cannot create the output directory ({exc.strerror})") from None
+    if not os.access(run, os.W_OK):
+        raise CheckpointError(f"{run}: output directory is not writable")
+    if resume and not (run / "last" / CONFIG_FILE).exists():
+        raise CheckpointError(f"{run}: nothing to resume (no last checkpoint)")
+    if not resume and (run / "last").exists():
+        raise CheckpointError(f"{run}: already holds a run; pass --resume to continue it "
+                              "or choose another --out")
+    for path in (run / "checkpoints").glob(".step-*.tmp-*"):
+        shutil.rmtree(path, ignore_errors=True)
+    for path in run.glob(".*.tmp-*"):
+        if path.is_symlink() or path.is_file():
+            path.unlink()
+    return run
 
 
 def resolve_checkpoint(path) -> Path:
@@ -216,8 +279,12 @@ def load_weights(model, weights: Path, device="cpu") -> None:
                               f"({_first_line(exc)})") from None
 
 
-def load_checkpoint(path, device="cpu"):
-    """Rebuild a `SentenceVAE` from a checkpoint or run directory; refuses pickled weights."""
+def check_checkpoint(path) -> tuple[Path, ModelConfig, TextTokenizer]:
+    """Everything about a checkpoint that can be checked without torch: the directory, its
+    files, the safetensors header, the config and the tokenizer's vocabulary size.
+
+    Returns (checkpoint directory, model config, tokenizer); raises `CheckpointError`.
+    """
     directory = resolve_checkpoint(path)
     pickles = sorted(p.name for p in directory.iterdir() if p.suffix in PICKLE_SUFFIXES)
     weights = directory / WEIGHTS_FILE
@@ -228,11 +295,17 @@ def load_checkpoint(path, device="cpu"):
     cfg = read_model_config(directory)
     tokenizer = TextTokenizer.load(directory / TOKENIZER_FILE)
     check_tokenizer_matches(directory, cfg, tokenizer)
+    return directory, cfg, tokenizer
+
+
+def load_checkpoint(path, device="cpu"):
+    """Rebuild a `SentenceVAE` from a checkpoint or run directory; refuses pickled weights."""
+    directory, cfg, tokenizer = check_checkpoint(path)
 
     from .model import SentenceVAE  # torch is imported only for a checkpoint that passed
 
     model = SentenceVAE(cfg, tokenizer)
-    load_weights(model, weights, device)
+    load_weights(model, directory / WEIGHTS_FILE, device)
     model.to(device)
     model.eval()
     return model
@@ -248,7 +321,9 @@ def load_resume_state(directory: Path) -> dict:
     if not path.exists():
         raise CheckpointError(f"{path}: missing (this checkpoint cannot be resumed)")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # e.g. "protocol 4": the error below says it all
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:  # the weights-only unpickler met a global it does not allow
         raise CheckpointError(f"{path}: refused: it holds objects other than tensors and plain "
                               "data (a pickle that could run code); sentvae never unpickles them") from None

@@ -21,6 +21,7 @@ def _add_model(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-m", "--model", required=True,
                         help="checkpoint directory, or run directory (its best checkpoint is used)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    parser.set_defaults(check_model=True)  # main() checks the checkpoint before slow imports
 
 
 def _add_strategy(parser: argparse.ArgumentParser) -> None:
@@ -103,8 +104,7 @@ def _set(key: str, value) -> str:
 
 def cmd_train(args) -> int:
     """Train; exit status 128 + N when signal N (Ctrl-C: 130) stopped it after saving."""
-    import signal
-
+    from .checkpoint import prepare_run_dir
     from .config import load_config
     from .data import check_input_files
 
@@ -120,14 +120,20 @@ def cmd_train(args) -> int:
         saved = Path(args.out) / "config.resolved.yaml"
         config_path = saved if saved.exists() else None
     model_cfg, train_cfg = load_config(config_path, overrides)
-    check_input_files(train_cfg)  # a bad path fails here, before torch is imported
+    check_input_files(train_cfg)  # bad input fails here, before torch is imported
+    prepare_run_dir(train_cfg.out_dir, resume=args.resume)
 
     from .train import train
 
     summary = train(model_cfg, train_cfg, resume=args.resume, progress=not args.quiet)
-    if summary.get("stopped") == "interrupted":
-        return 128 + getattr(signal, summary.get("signal", ""), signal.SIGINT)
-    return 0
+    return _interrupted_status(summary) if summary.get("stopped") == "interrupted" else 0
+
+
+def _interrupted_status(summary: dict) -> int:
+    """128 + the signal that stopped training (Ctrl-C: 130, SIGTERM: 143), as shells do."""
+    import signal
+
+    return 128 + getattr(signal, summary.get("signal", ""), signal.SIGINT)
 
 
 def cmd_sample(args) -> int:
@@ -181,7 +187,9 @@ def cmd_demo(args) -> int:
 
     overrides = [_set("train.out_dir", args.out)] + list(args.set or [])
     model_cfg, train_cfg = load_config(args.config, overrides)
-    train(model_cfg, train_cfg, resume=False, progress=not args.quiet)
+    summary = train(model_cfg, train_cfg, resume=False, progress=not args.quiet)
+    if summary.get("stopped") == "interrupted":  # saved; `sentvae train --resume` continues it
+        return _interrupted_status(summary)
     model = SentenceVAE.from_pretrained(args.out)
     samples = model.sample(1000, seed=0)
     share = sum(is_grammatical(s.text) for s in samples) / len(samples)
@@ -396,6 +404,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if getattr(args, "check_model", False):
+            from .checkpoint import check_checkpoint
+
+            check_checkpoint(args.model)  # a broken checkpoint fails fast, before torch loads
         return args.func(args)
     except SentvaeError as exc:
         print(f"sentvae {args.command}: error: {exc}", file=sys.stderr)

@@ -12,6 +12,7 @@ Nothing here imports torch at module level, so bad input is reported before the 
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import logging
 import os
@@ -34,26 +35,54 @@ FORMATS = {".txt": "text", ".jsonl": "json", ".json": "json", ".csv": "csv", ".t
 
 # --- reading raw text ------------------------------------------------------------------------
 
-def _first_bad_utf8_line(path: Path) -> int | None:
-    """1-based number of the first line that is not valid UTF-8, or None."""
+def _scan_lines(path: Path, check_utf8: bool) -> tuple[int | None, bool]:
+    """(1-based number of the first line that is not valid UTF-8 or None, any non-blank line?)."""
+    has_text = False
     with path.open("rb") as handle:
         for number, raw in enumerate(handle, start=1):
-            try:
-                raw.decode("utf-8")
-            except UnicodeDecodeError:
-                return number
-    return None
+            if check_utf8:
+                try:
+                    raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    return number, has_text
+            has_text = has_text or bool(raw.strip())
+    return None, has_text
 
 
-def _first_bad_json_line(path: Path, encoding_errors: str) -> tuple[int, str] | None:
+def _missing_column(path: Path, column: str, columns) -> DataError:
+    return DataError(f"{path}: no column {column!r} (columns: {', '.join(columns) or 'none'}); "
+                     "set train.text_column")
+
+
+def _check_json_lines(path: Path, encoding_errors: str, column: str | None) -> None:
+    """Every non-blank line parses as a JSON object; some object has `column`."""
+    first_keys, found = None, column is None
     with path.open(encoding="utf-8", errors=encoding_errors) as handle:
         for number, line in enumerate(handle, start=1):
-            if line.strip():
-                try:
-                    json.loads(line)
-                except json.JSONDecodeError as exc:
-                    return number, exc.msg
-    return None
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{path}:{number}: malformed JSON ({exc.msg})") from None
+            if not isinstance(record, dict):
+                raise DataError(f"{path}:{number}: expected a JSON object, found "
+                                f"{type(record).__name__}")
+            first_keys = list(record) if first_keys is None else first_keys
+            found = found or column in record
+    if not found and first_keys is not None:
+        raise _missing_column(path, column, first_keys)
+
+
+def _check_header(path: Path, encoding_errors: str, column: str | None) -> None:
+    """The header row of a CSV/TSV file names `column`."""
+    if column is None:
+        return
+    options = {"delimiter": "\t", "quoting": csv.QUOTE_NONE} if path.suffix.lower() == ".tsv" else {}
+    with path.open(encoding="utf-8", errors=encoding_errors, newline="") as handle:
+        header = next(csv.reader(handle, **options), [])
+    if column not in header:
+        raise _missing_column(path, column, header)
 
 
 def check_readable_file(path: str | Path) -> Path:
@@ -63,6 +92,10 @@ def check_readable_file(path: str | Path) -> Path:
         raise DataError(f"{path}: no such file")
     if path.is_dir():
         raise DataError(f"{path}: is a directory, expected a file")
+    if not path.is_file():  # a pipe or device: opening it could block
+        if not os.access(path, os.R_OK):
+            raise DataError(f"{path}: cannot be read (Permission denied)")
+        return path
     try:  # open it: os.access says yes to root even where reading would fail
         with path.open("rb"):
             pass
@@ -91,26 +124,41 @@ def read_lines(path: str | Path, encoding_errors: str = "strict") -> list[str]:
     return lines
 
 
-def check_corpus_file(path: str | Path, encoding_errors: str = "strict") -> Path:
-    """Checks that need no `datasets`: readable, known type, not empty, UTF-8, JSON lines parse."""
+def check_corpus_file(path: str | Path, encoding_errors: str = "strict",
+                      text_column: str | None = None) -> Path:
+    """Checks that need no `datasets` (and so fail fast, before a large file is converted):
+    readable, known type, not empty, UTF-8, JSON lines parse, the text column exists."""
     path = check_readable_file(path)
-    suffix = path.suffix.lower()
-    kind = FORMATS.get(suffix)
-    if kind is None:
+    if path.suffix.lower() not in FORMATS:
         raise DataError(f"{path}: unknown file type {path.suffix!r} "
                         f"(expected one of {', '.join(sorted(FORMATS))})")
-    if path.stat().st_size == 0:
+    if path.is_file():  # a pipe or device is left to the reader
+        stat = path.stat()
+        _check_contents(str(path), stat.st_mtime_ns, stat.st_size, encoding_errors, text_column)
+    return path
+
+
+@functools.lru_cache(maxsize=32)
+def _check_contents(name: str, mtime_ns: int, size: int, encoding_errors: str,
+                    text_column: str | None) -> None:
+    """The content checks of one version of a file (remembered: the CLI checks a file before
+    torch is imported, and loading it checks again)."""
+    path = Path(name)
+    suffix = path.suffix.lower()
+    kind = FORMATS[suffix]
+    if size == 0:
         raise DataError(f"{path}: the corpus is empty (no non-blank sentences)")
-    if kind in ("text", "csv", "json") and encoding_errors == "strict":
-        bad = _first_bad_utf8_line(path)
+    if kind in ("text", "csv", "json"):
+        bad, has_text = _scan_lines(path, check_utf8=encoding_errors == "strict")
         if bad is not None:
             raise DataError(f"{path}:{bad}: not valid UTF-8 "
                             "(fix the file or pass --encoding-errors replace)")
+        if not has_text:
+            raise DataError(f"{path}: the corpus is empty (no non-blank sentences)")
     if suffix == ".jsonl":
-        bad_json = _first_bad_json_line(path, encoding_errors)
-        if bad_json is not None:
-            raise DataError(f"{path}:{bad_json[0]}: malformed JSON ({bad_json[1]})")
-    return path
+        _check_json_lines(path, encoding_errors, text_column)
+    if kind == "csv":
+        _check_header(path, encoding_errors, text_column)
 
 
 def check_input_files(cfg: TrainConfig) -> None:
@@ -119,7 +167,7 @@ def check_input_files(cfg: TrainConfig) -> None:
         source = getattr(cfg, name)
         if source is None or (not Path(source).exists() and _looks_like_hub_name(source)):
             continue
-        check_corpus_file(source, cfg.encoding_errors)
+        check_corpus_file(source, cfg.encoding_errors, cfg.text_column)
 
 
 def _quiet_datasets():
@@ -149,7 +197,7 @@ def load_text_dataset(source: str, text_column: str = "text", encoding_errors: s
         except Exception as exc:  # network or hub errors
             raise DataError(f"{source}: could not load hub dataset ({str(exc).splitlines()[0]})") from None
     else:
-        path = check_corpus_file(path, encoding_errors)
+        path = check_corpus_file(path, encoding_errors, text_column)
         kind = FORMATS[path.suffix.lower()]
         options: dict = {}
         if kind in ("text", "json"):
@@ -168,9 +216,7 @@ def load_text_dataset(source: str, text_column: str = "text", encoding_errors: s
             raise DataError(f"{path}: could not be read ({message})") from None
         source = str(path)
     if text_column not in dataset.column_names:
-        raise DataError(f"{source}: no column {text_column!r} "
-                        f"(columns: {', '.join(dataset.column_names) or 'none'}); "
-                        "set train.text_column")
+        raise _missing_column(source, text_column, dataset.column_names)
     if text_column != "text":
         if "text" in dataset.column_names:
             dataset = dataset.remove_columns("text")
@@ -255,15 +301,20 @@ def encode_split(dataset, tokenizer: TextTokenizer, max_length: int, long_senten
 
     use_proc = num_proc if num_proc and len(dataset) >= 200_000 else None
     encoded = dataset.map(tokenize, batched=True, batch_size=2000, num_proc=use_proc)
-    too_long = np.asarray(encoded["too_long"], dtype=bool)
-    empty = np.asarray(encoded["length"]) == 0
+    too_long = numpy_column(encoded, "too_long").astype(bool)
+    empty = numpy_column(encoded, "length") == 0
     dropped = int(too_long.sum()) if long_sentences == "drop" else 0
     truncated = int(too_long.sum()) if long_sentences == "truncate" else 0
     keep = ~empty & ~too_long if long_sentences == "drop" else ~empty
     if not keep.all():
         encoded = encoded.select(np.flatnonzero(keep))
-    lengths = np.asarray(encoded["length"], dtype=np.int64)
+    lengths = numpy_column(encoded, "length").astype(np.int64)
     return EncodedSplit(encoded, lengths, dropped, truncated)
+
+
+def numpy_column(dataset, name: str) -> np.ndarray:
+    """A scalar column as one numpy array, read from Arrow in bulk (not row by row)."""
+    return dataset.select_columns([name]).with_format("arrow")[:][name].to_numpy()
 
 
 def collate(batch_ids: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:

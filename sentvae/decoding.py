@@ -75,23 +75,25 @@ class DecodingOptions:
     suppress_unk: bool = False  # all: never choose <unk>
 
     def __post_init__(self):
-        if self.strategy not in STRATEGIES:
-            raise ArgumentError(f"unknown strategy {self.strategy!r} (expected one of {', '.join(STRATEGIES)})")
-        checks = [
-            (self.temperature > 0 and math.isfinite(self.temperature), f"temperature must be > 0, got {self.temperature}"),
-            (0.0 < self.top_p <= 1.0, f"top-p must be in (0, 1], got {self.top_p}"),
-            (self.top_k >= 0, f"top-k must be >= 0, got {self.top_k}"),
-            (self.beam >= 1, f"beam width must be >= 1, got {self.beam}"),
-            (self.alpha >= 0, f"alpha must be >= 0, got {self.alpha}"),
-            (1 <= self.n_best <= max(self.beam, 1), f"n-best must be between 1 and the beam width "
-                                                     f"{self.beam}, got {self.n_best}"),
-            (self.n_best == 1 or self.strategy == "beam", "n-best > 1 needs the beam strategy"),
-            (self.no_repeat_ngram >= 0, f"no-repeat-ngram must be >= 0, got {self.no_repeat_ngram}"),
-            (self.max_length is None or self.max_length >= 1, f"max length must be >= 1, got {self.max_length}"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise ArgumentError(message)
+        _require(self.strategy in STRATEGIES,
+                 f"unknown strategy {self.strategy!r} (expected one of {', '.join(STRATEGIES)})")
+        _require(self.temperature > 0 and math.isfinite(self.temperature),
+                 f"temperature must be > 0, got {self.temperature}")
+        _require(0.0 < self.top_p <= 1.0, f"top-p must be in (0, 1], got {self.top_p}")
+        _require(self.top_k >= 0, f"top-k must be >= 0, got {self.top_k}")
+        _require(self.beam >= 1, f"beam width must be >= 1, got {self.beam}")
+        _require(self.alpha >= 0, f"alpha must be >= 0, got {self.alpha}")
+        _require(1 <= self.n_best <= self.beam,
+                 f"n-best must be between 1 and the beam width {self.beam}, got {self.n_best}")
+        _require(self.n_best == 1 or self.strategy == "beam", "n-best > 1 needs the beam strategy")
+        _require(self.no_repeat_ngram >= 0, f"no-repeat-ngram must be >= 0, got {self.no_repeat_ngram}")
+        _require(self.max_length is None or self.max_length >= 1,
+                 f"max length must be >= 1, got {self.max_length}")
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise ArgumentError(message)
 
 
 # --- what a step may choose ----------------------------------------------------------------------
@@ -229,7 +231,8 @@ def _beam_search(model, z: torch.Tensor | None, batch: int,
 
     The beam of a code always holds W hypotheses sorted by score. A finished hypothesis stays in
     its beam with its score frozen (its only continuation is <pad>) and competes with the live
-    ones, so the beam ends holding the W best hypotheses found.
+    ones, so finished hypotheses of every length are ranked together. Fewer than n_best come
+    back only when fewer sentences exist (a tiny vocabulary and max_length).
     """
     decoder, device, width = model.decoder, model.device, opts.beam
     rows = batch * width
@@ -288,9 +291,10 @@ def decode(model, z: torch.Tensor | None, tokenizer, n: int | None = None,
     Options as in `DecodingOptions` (see the module docstring); `batch_size` codes are decoded
     at a time (beam search runs batch_size * beam decoder rows). Returns one `Generation` per code.
     """
-    opts = DecodingOptions(strategy, temperature, top_k, top_p, beam, alpha, n_best,
-                           no_repeat_ngram,
-                           model.cfg.max_length if max_length is None else max_length, suppress_unk)
+    opts = DecodingOptions(strategy=strategy, temperature=temperature, top_k=top_k, top_p=top_p,
+                           beam=beam, alpha=alpha, n_best=n_best, no_repeat_ngram=no_repeat_ngram,
+                           max_length=model.cfg.max_length if max_length is None else max_length,
+                           suppress_unk=suppress_unk)
     if z is None and n is None:
         raise ArgumentError("decode needs latent codes z or a count n")
     if batch_size < 1:

@@ -28,7 +28,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .data import EncodedSplit, collate, encode_split, iterate, load_text_dataset, sorted_batches
+from .data import EncodedSplit, collate, encode_split, load_text_dataset, sorted_batches
 from .errors import ArgumentError, DataError
 from .metrics import corpus_bleu, distinct_n, self_bleu
 from .train import evaluate_bound
@@ -74,20 +74,16 @@ def column_values(split: EncodedSplit, column: str) -> list:
     return list(split.dataset[column])
 
 
-def _progress(echo: Echo | None, label: str, done: int, total: int, started: float,
-              state: dict) -> None:
-    """Print `label: done/total (rate, eta)` about every 10% (and at the end)."""
-    if echo is None:
+def _progress(echo: Echo | None, label: str, sentences: int, total_sentences: int, work: float,
+              started: float, state: dict) -> None:
+    """Print progress about every 10% of the work (a fraction in [0, 1]) with a time estimate."""
+    if echo is None or (work < state.get("next", 0.1) and sentences < total_sentences):
         return
-    fraction = done / max(total, 1)
-    if fraction < state.get("next", 0.1) and done < total:
-        return
-    state["next"] = math.floor(fraction * 10 + 1) / 10
+    state["next"] = math.floor(work * 10 + 1) / 10
     seconds = time.perf_counter() - started
-    rate = done / max(seconds, 1e-9)
-    eta = (total - done) / max(rate, 1e-9)
-    echo(f"{label}: {done:,}/{total:,} sentences ({100 * fraction:.0f}%), "
-         f"{seconds / 60:.1f} min elapsed, ~{eta / 60:.1f} min left")
+    left = seconds * (1 - work) / max(work, 1e-9)
+    echo(f"{label}: {sentences:,}/{total_sentences:,} sentences ({100 * work:.0f}% of the tokens), "
+         f"{seconds / 60:.1f} min elapsed, ~{left / 60:.1f} min left")
 
 
 # --- posterior ----------------------------------------------------------------------------------
@@ -203,7 +199,7 @@ def importance_weighted_nll(model, split: EncodedSplit, k: int = 100, batch_size
     device, latent = model.device, model.cfg.latent_dim
     per_sentence = np.zeros(len(split))
     order = np.argsort(split.lengths, kind="stable")
-    started, state, done, start = time.perf_counter(), {}, 0, 0
+    started, state, done, done_targets, start = time.perf_counter(), {}, 0, 0, 0
     while start < len(order):
         # Rows that fit in one pass for sentences this long, then how many sentences share a pass.
         longest_guess = split.lengths[order[min(start + max(1, batch_size // k), len(order)) - 1]] + 1
@@ -218,7 +214,8 @@ def importance_weighted_nll(model, split: EncodedSplit, k: int = 100, batch_size
         # a sentence's estimate does not depend on the batching or on the other sentences.
         noise = torch.stack([torch.randn(k, latent, generator=_sentence_generator(seed, i))
                              for i in indices], dim=1).to(device)  # (K, S, Z)
-        per_pass = max(1, rows // sentences)  # samples per decoder pass
+        passes = math.ceil(k / max(1, rows // sentences))
+        per_pass = math.ceil(k / passes)  # samples per decoder pass, spread evenly over the passes
         log_weights = []
         for first in range(0, k, per_pass):
             n = min(per_pass, k - first)
@@ -235,7 +232,8 @@ def importance_weighted_nll(model, split: EncodedSplit, k: int = 100, batch_size
         per_sentence[indices] = -log_px.cpu().numpy()
         start += sentences
         done += sentences
-        _progress(echo, f"IW-NLL (K={k})", done, len(order), started, state)
+        done_targets += int(lengths.sum())
+        _progress(echo, f"IW-NLL (K={k})", done, len(order), done_targets / split.num_targets, started, state)
     model.train(was_training)
     return _nll_summary(per_sentence, split, "importance-weighted", k)
 

@@ -38,7 +38,7 @@ from pathlib import Path
 import torch
 
 from .errors import ArgumentError, DataError
-from .textnorm import (NUMBER_TOKEN, casing_table, count_words, detokenize, ptb_tokenize,
+from .textnorm import (NUMBER_TOKEN, STANDALONE_NUMBER, casing_table, count_words, detokenize, ptb_tokenize,
                        sentence_case, split_sentences)
 
 METHODS = ("mean", "cluster", "medoid")
@@ -389,7 +389,7 @@ class _GroupSummarizer:
         self.mu = _encode(model, self.sentences)  # (N, Z)
         self.input_bag = Counter(t for s in self.sentences for t in content_tokens(s.tokens))
         self.casing = casing_table(group.texts)
-        numbers = Counter(re.findall(r"(?<![\w.,:/-])\d+(?![\w:/-])", " ".join(group.texts)))
+        numbers = Counter(re.findall(STANDALONE_NUMBER, " ".join(group.texts)))
         self.number = numbers.most_common(1)[0][0] if numbers else "a few"
         self.generator = torch.Generator().manual_seed(options.seed)
 
@@ -484,7 +484,9 @@ class _GroupSummarizer:
         scores = {"input_overlap": round(input_overlap(summary_tokens, self.input_bag), 4),
                   "words": count_words(text), "input_sentences": n, "k": k}
         message = None
-        if n == 1:
+        if not text:
+            message = f"group {self.group.id}: every decoded sentence was empty (is the model trained?)"
+        elif n == 1:
             message = f"group {self.group.id}: only one sentence; the summary restates it"
         return Summary(self.group.id, options.method, text, sentences, scores, message)
 
@@ -502,6 +504,8 @@ class _GroupSummarizer:
             words = sum(count_words(self._text(p["candidate"])) for p in picks)
             if words >= self.options.length or k >= n:
                 return picks, k
+            if words:  # what a cluster has turned out to be worth (duplicates dropped)
+                words_per_sentence = max(1.0, words / k)
             missing = (self.options.length - words) / words_per_sentence
             k = min(n, k + max(1, math.ceil(missing)))
 
@@ -522,8 +526,9 @@ class _GroupSummarizer:
         picks, kept, words = [], [], 0
         for cluster, options in zip(members, candidates):
             choice = self._choose(options, kept)
-            if choice is None:
-                continue
+            if choice is None or (choice["candidate"].raw is not None and
+                                  any(p["candidate"].raw == choice["candidate"].raw for p in picks)):
+                continue  # a near-duplicate, or (clauses) an input sentence already chosen
             choice["cluster_size"] = int(cluster.numel())
             picks.append(choice)
             kept.append(choice["candidate"].tokens)

@@ -85,9 +85,10 @@ def split_sentences(text: str) -> list[str]:
 # tokenizer splits on white space only.
 
 # The tokens of one white-space-separated piece, tried in order, any case; `\w+?(?=n't\b)` stops a
-# word before its n't ("didn't" -> did n't, "can't" -> ca n't).
-PTB_TOKEN = (r"(?i)_num_|n't\b|'(?:s|re|ve|m|ll|d)\b|``|''|\.\.\.|gon(?=na\b)|wan(?=na\b)"
-             r"|\w+?(?=n't\b)|\w+|[^\w\s]")
+# word before its n't ("didn't" -> did n't, "can't" -> ca n't); hyphens and slashes inside a word
+# and colons inside a number stay ("check-in", "a/c", "9:00"), as in the Yelp corpus.
+PTB_TOKEN = (r"(?i)_num_|n't\b|'(?:s|re|ve|m|ll|d)\b|``|''|\.\.\.|--|gon(?=na\b)|wan(?=na\b)"
+             r"|\w+?(?=n't\b)|\w+(?:[-/]\w+|(?<=\d):\d+)*|[^\w\s]")
 # (pattern, replacement), applied in order before splitting.
 PTB_REPLACEMENTS = [
     ("[\u2018\u2019\u02bc]", "'"),  # curly apostrophes

@@ -105,13 +105,19 @@ class TextTokenizer:
     def vocab_size(self) -> int:
         return self.hf.get_vocab_size()
 
+    def _encodings(self, texts: list[str]):
+        try:
+            return self.hf.encode_batch(texts, add_special_tokens=False)
+        except TypeError:  # a lone surrogate (text decoded with surrogateescape) is not Unicode
+            return self.hf.encode_batch([_valid_unicode(t) for t in texts], add_special_tokens=False)
+
     def encode(self, text: str) -> list[int]:
         """Word ids of one sentence, without `<bos>`/`<eos>`."""
-        return self.hf.encode(text, add_special_tokens=False).ids
+        return self._encodings([text])[0].ids
 
     def encode_batch(self, texts: list[str]) -> list[list[int]]:
         """Word ids of many sentences (parallel in Rust)."""
-        return [e.ids for e in self.hf.encode_batch(list(texts), add_special_tokens=False)]
+        return [e.ids for e in self._encodings(list(texts))]
 
     def decode(self, ids: Iterable[int]) -> str:
         """Text of a decoded id sequence: stops at `<eos>`, drops `<pad>`/`<bos>`, keeps `<unk>`."""
@@ -129,7 +135,14 @@ class TextTokenizer:
 
     def tokens(self, text: str) -> list[str]:
         """The tokens of a sentence as the model sees them (after normalisation)."""
-        return self.hf.encode(text, add_special_tokens=False).tokens
+        return self._encodings([text])[0].tokens
+
+
+def _valid_unicode(text):
+    """`text` with lone surrogates replaced by U+FFFD (anything else is returned as it is)."""
+    if not isinstance(text, str):
+        return text
+    return "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in text)
 
 
 def _training_texts(texts: Iterable[str]) -> Iterator[str]:

@@ -29,12 +29,13 @@ from pathlib import Path
 import torch
 import yaml
 
-from .checkpoint import (TOKENIZER_FILE, WEIGHTS_FILE, CheckpointWriteError, check_tokenizer_matches,
-                         fsync_directory, load_resume_state, load_weights, point_link,
-                         read_model_config, resolve_checkpoint, write_checkpoint_files)
+from .checkpoint import (TOKENIZER_FILE, WEIGHTS_FILE, CheckpointWriteError, atomic_write_text,
+                         check_tokenizer_matches, fsync_directory, load_resume_state,
+                         load_weights, point_link, prepare_run_dir, read_model_config,
+                         resolve_checkpoint, write_checkpoint_files)
 from .config import ModelConfig, TrainConfig
 from .data import EncodedSplit, bucketed_batches, encode_split, iterate, load_splits, sorted_batches
-from .errors import CheckpointError, SentvaeError
+from .errors import CheckpointError, DataError, SentvaeError
 from .model import SentenceVAE
 from .objective import gaussian_kl, kl_weight, learning_rate, vae_loss
 from .tokenizer import TextTokenizer
@@ -115,28 +116,27 @@ class Run:
         self.checkpoints = self.dir / "checkpoints"
 
     def prepare(self, fresh: bool) -> None:
-        try:
-            self.checkpoints.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise SentvaeError(f"{self.dir}: cannot create the output directory ({exc.strerror})") from None
-        if not os.access(self.dir, os.W_OK):
-            raise SentvaeError(f"{self.dir}: output directory is not writable")
-        if fresh and (self.dir / "last").exists():
-            raise SentvaeError(f"{self.dir}: already holds a run; pass --resume to continue it "
-                               "or choose another --out")
-        self._remove_leftovers()
-
-    def _remove_leftovers(self) -> None:
-        """Half-written checkpoints and links of a process that was killed while saving."""
-        for path in self.checkpoints.glob(".step-*.tmp-*"):
-            shutil.rmtree(path, ignore_errors=True)
-        for path in self.dir.glob(".*.tmp-*"):
-            if path.is_symlink():
-                path.unlink()
+        prepare_run_dir(self.dir, resume=not fresh)
 
     def log(self, record: dict) -> None:
         with (self.dir / "metrics.jsonl").open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(record) + "\n")
+
+    def rewind_log(self, step: int) -> None:
+        """Forget what was logged after `step` (work a crash lost, to be redone on resume),
+        and a last line cut short by a kill."""
+        path = self.dir / "metrics.jsonl"
+        if not path.exists():
+            return
+        kept = []
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(record, dict) and record.get("step", 0) <= step:
+                kept.append(line + "\n")
+        atomic_write_text(path, "".join(kept))
 
     def save(self, model, train_cfg, state: RunState, optimizer, is_best: bool) -> None:
         """Write checkpoints/step-N atomically, then swap the `last` (and `best`) links.
@@ -229,8 +229,10 @@ def _prepare_data(model_cfg: ModelConfig, train_cfg: TrainConfig, tokenizer: Tex
                for name, ds in raw.items()}
     for name, split in encoded.items():
         if len(split) == 0:
-            raise SentvaeError(f"the {name} split has no sentences of at most "
-                               f"{model_cfg.max_length} tokens")
+            source = getattr(train_cfg, f"{name}_file", None) or train_cfg.train_file or "built-in"
+            raise DataError(f"{source}: the {name} split has no sentences of at most "
+                            f"{model_cfg.max_length} tokens ({split.dropped} longer ones dropped; "
+                            "raise model.max_length or set train.long_sentences=truncate)")
     return tokenizer, encoded
 
 
@@ -249,10 +251,7 @@ def train(model_cfg: ModelConfig, train_cfg: TrainConfig, resume: bool = False,
     resume_state = None
     tokenizer = None
     if resume:
-        last = run.dir / "last"
-        if not (last / "config.json").exists():
-            raise CheckpointError(f"{run.dir}: nothing to resume (no last checkpoint)")
-        last = resolve_checkpoint(last)
+        last = resolve_checkpoint(run.dir / "last")
         model_cfg = read_model_config(last)
         tokenizer = TextTokenizer.load(last / TOKENIZER_FILE)
         check_tokenizer_matches(last, model_cfg, tokenizer)
@@ -261,6 +260,7 @@ def train(model_cfg: ModelConfig, train_cfg: TrainConfig, resume: bool = False,
             state = RunState(**resume_state["state"])
         except TypeError as exc:
             raise CheckpointError(f"{last / 'resume.pt'}: unexpected run state ({exc})") from None
+        run.rewind_log(state.step)
     torch.manual_seed(train_cfg.seed)
 
     tokenizer, splits = _prepare_data(model_cfg, train_cfg, tokenizer)
@@ -294,8 +294,8 @@ def train(model_cfg: ModelConfig, train_cfg: TrainConfig, resume: bool = False,
     echo(f"data: {len(train_split):,} train / {len(valid_split):,} valid sentences, "
          f"vocabulary {tokenizer.vocab_size:,}; {total_steps:,} steps on {device}; "
          f"{sum(p.numel() for p in model.parameters()):,} parameters")
-    (run.dir / "config.resolved.yaml").write_text(yaml.safe_dump(
-        {"model": vars(model_cfg), "train": vars(train_cfg)}, sort_keys=False), encoding="utf-8")
+    atomic_write_text(run.dir / "config.resolved.yaml", yaml.safe_dump(  # --resume reads it
+        {"model": vars(model_cfg), "train": vars(train_cfg)}, sort_keys=False))
 
     bar = tqdm(total=total_steps, initial=state.step, disable=not progress, unit="step",
                dynamic_ncols=True)
@@ -371,7 +371,7 @@ def train(model_cfg: ModelConfig, train_cfg: TrainConfig, resume: bool = False,
                           if out.mu is not None else None)
                     loss = vae_loss(out.nll, kl, beta, train_cfg.free_bits)
                     if not torch.isfinite(loss):
-                        raise diverged(f"the loss became {float(loss)}", state.step + 1)
+                        raise diverged(f"the loss became {float(loss.detach())}", state.step + 1)
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     clip = train_cfg.grad_clip if train_cfg.grad_clip > 0 else math.inf  # inf: measure

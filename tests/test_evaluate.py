@@ -168,7 +168,8 @@ def test_evaluate_reports_every_metric(trained_model, small_split):
                 "kl_per_sentence", "mutual_information", "reconstruction_bleu", "distinct_1", "distinct_2",
                 "self_bleu"):
         assert math.isfinite(results[key]), key
-    assert results["neg_elbo_per_sentence"] == pytest.approx(results["rec_per_sentence"] + results["kl_per_sentence"])
+    assert results["neg_elbo_per_sentence"] == pytest.approx(results["rec_per_sentence"]
+                                                             + results["kl_per_sentence"])
     assert results["nll_per_sentence"] < results["neg_elbo_per_sentence"] + 0.5
     assert 0 <= results["active_units"] <= trained_model.cfg.latent_dim
     assert 0 <= results["reconstruction_bleu"] <= 100

@@ -55,6 +55,19 @@ def test_raw_reviews_are_normalised_like_the_ptb_tokenised_corpus(yelp_style_tok
         "i did n't like the `` special '' , $ _num_ .".split()
 
 
+def test_a_whitespace_tokenizer_gets_the_same_tokens_through_the_python_fallback(yelp_style_tokenizer):
+    from sentvae.summarize import normaliser, splits_punctuation
+
+    corpus = ["i did n't like it .", "it 's great , we 'll be back !", "$ _num_ for the `` special '' .",
+              "they ca n't cook ... sad ?", "i 'm gon na say it was n't good ."] * 3
+    plain = TextTokenizer.train(corpus, kind="word", lowercase=True)
+    assert splits_punctuation(yelp_style_tokenizer) and not splits_punctuation(plain)
+    raw = ["I didn't like it!!!", 'It’s "great"... $10 for the special?!', "Gonna say they can't cook."]
+    for text in raw:
+        assert normaliser(plain)(text) == normaliser(yelp_style_tokenizer)(text)
+    assert normaliser(plain)("I didn't pay $5.") == ["i", "did", "n't", "<unk>", "$", "_num_", "."]
+
+
 def test_numbers_stay_unless_the_corpus_uses_a_placeholder():
     tok = TextTokenizer.train(["we paid $ 10 .", "it 's 9:00 ."], kind="word", lowercase=True,
                               split_punctuation=True)

@@ -1,0 +1,215 @@
+"""Quality and speed of generation from a model trained on the built-in corpus.
+
+    sentvae demo --out runs/demo --quiet                 (the model: configs/demo.yaml)
+    python benchmarks/generation.py -m runs/demo         (writes benchmarks/results/generation.json)
+    python benchmarks/generation.py --ptb-model runs/bench/ptb/vae --ptb-data ../shared/data/ptb
+                                                         (README examples: samples, interpolations)
+
+What it measures (every draw is seeded by --seed, default 0):
+- grammaticality (the corpus's exact recogniser, `corpus.is_grammatical`) of 1,000 greedy prior
+  samples, and of every point of 100 interpolations (8 steps, linear, greedy, ends included)
+  between random pairs of built-in *test* sentences. The test sentences are the first 1,000 of
+  `corpus.splits(seed=run_seed + 1)["test"]`: fresh draws from the grammar, as `sentvae demo`
+  uses for its interpolation (the run trained on `splits(seed=run_seed)["train"]`);
+- distinct-1 / distinct-2 (unique n-grams / all n-grams) of 1,000 prior samples decoded with
+  sampling (temperature 1) and with greedy decoding, against the same figures for the first 1,000
+  training sentences of the run (`splits(seed=run_seed)["train"]`);
+- decoding throughput in sentences/s of greedy, sampling and beam search (width 5) at batch 64:
+  256 prior codes per repetition (4 batches), one warm-up, median of --repeats repetitions.
+Goals: at least 90% grammatical for both the prior samples and the interpolation points.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shlex
+import statistics
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+
+from sentvae.checkpoint import resolve_checkpoint
+from sentvae.corpus import is_grammatical, splits
+from sentvae.metrics import distinct_n
+from sentvae.model import SentenceVAE
+
+REPO = Path(__file__).resolve().parent.parent
+GOAL = 0.90
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown"
+
+
+def run_seed(model_dir: str) -> int:
+    """The training seed of a run (its checkpoint's train_config.json; 0 when absent)."""
+    saved = resolve_checkpoint(model_dir) / "train_config.json"
+    return json.loads(saved.read_text(encoding="utf-8")).get("seed", 0) if saved.is_file() else 0
+
+
+def share(texts: list[str]) -> float:
+    return sum(is_grammatical(t) for t in texts) / len(texts)
+
+
+def diversity(texts: list[str]) -> dict:
+    return {"distinct_1": distinct_n(texts, 1), "distinct_2": distinct_n(texts, 2),
+            "mean_words": sum(len(t.split()) for t in texts) / len(texts),
+            "unique_sentences": len(set(texts)) / len(texts)}
+
+
+def interpolation_points(model, sentences: list[str], pairs: int, steps: int, seed: int) -> list[str]:
+    """Texts of every point of `pairs` interpolations between random distinct test sentences."""
+    rng = random.Random(seed)
+    texts = []
+    for _ in range(pairs):
+        first, second = rng.sample(sentences, 2)
+        texts += [r.text for r in model.interpolate(first, second, steps=steps)]
+    return texts
+
+
+def throughput(model, strategy: dict, seed: int, repeats: int, codes: int = 256, batch: int = 64) -> dict:
+    """Sentences/s of decoding `codes` prior codes in batches of `batch`: warm-up, then the median."""
+    z = torch.randn(codes, model.cfg.latent_dim, generator=torch.Generator().manual_seed(seed))
+    model.generate(z[:batch], batch_size=batch, seed=seed, **strategy)  # warm-up
+    rates = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        model.generate(z, batch_size=batch, seed=seed, **strategy)
+        rates.append(codes / (time.perf_counter() - started))
+    return {"sentences_per_s": statistics.median(rates), "min": min(rates), "max": max(rates),
+            "repeats": repeats, "codes": codes, "batch": batch}
+
+
+def measure(args) -> dict:
+    model = SentenceVAE.from_pretrained(args.model)
+    seed = run_seed(args.model)
+    started = time.perf_counter()
+
+    greedy = [r.text for r in model.sample(1000, seed=args.seed)]
+    sampled = [r.text for r in model.sample(1000, seed=args.seed, strategy="sample", temperature=1.0)]
+    beam = [r.text for r in model.sample(1000, seed=args.seed, strategy="beam", beam=5)]
+    test = [s.text for s in splits(train=0, valid=0, test=1000, seed=seed + 1)["test"]]
+    points = interpolation_points(model, test, args.pairs, args.steps, args.seed)
+    real = [s.text for s in splits(train=1000, valid=0, test=0, seed=seed)["train"]]
+    quality_seconds = time.perf_counter() - started
+
+    speed = {name: throughput(model, strategy, args.seed, args.repeats)
+             for name, strategy in (("greedy", {}), ("sample", {"strategy": "sample"}),
+                                    ("beam5", {"strategy": "beam", "beam": 5}))}
+    grammatical = {"greedy_prior_samples": share(greedy), "interpolation_points": share(points),
+                   "sampled_prior_samples": share(sampled), "beam5_prior_samples": share(beam),
+                   "real_training_sentences": share(real)}
+    return {
+        "benchmark": "generation",
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": "python " + shlex.join([os.path.relpath(sys.argv[0]), *sys.argv[1:]]),
+        "model": str(resolve_checkpoint(args.model)), "run_seed": seed, "seed": args.seed,
+        "settings": {"prior_samples": 1000, "interpolations": args.pairs, "steps": args.steps,
+                     "interpolation_method": "linear", "test_sentences": f"splits(seed={seed + 1})['test'][:1000]",
+                     "real_sentences": f"splits(seed={seed})['train'][:1000]"},
+        "grammatical": grammatical,
+        "goals": {"greedy_prior_samples >= 0.90": grammatical["greedy_prior_samples"] >= GOAL,
+                  "interpolation_points >= 0.90": grammatical["interpolation_points"] >= GOAL},
+        "diversity": {"sampled (temperature 1)": diversity(sampled), "greedy": diversity(greedy),
+                      "beam 5": diversity(beam), "real training sentences": diversity(real)},
+        "throughput": speed,
+        "examples": {"greedy": greedy[:5], "sampled": sampled[:5], "interpolation": points[:args.steps]},
+        "quality_seconds": quality_seconds,
+        "hardware": {"cpu": cpu_model(), "logical_cores": os.cpu_count(),
+                     "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
+                     "load_average_1min": os.getloadavg()[0]},
+    }
+
+
+def markdown(payload: dict) -> str:
+    g, d, s, hw = payload["grammatical"], payload["diversity"], payload["throughput"], payload["hardware"]
+    settings = payload["settings"]
+    lines = ["## Generation on the built-in corpus", "",
+             f"Model `{payload['model']}`; seed {payload['seed']}.", "",
+             "| grammatical (corpus recogniser) | share | goal |", "|---|---:|---|",
+             f"| 1,000 greedy prior samples | {100 * g['greedy_prior_samples']:.1f}% | >= 90%: "
+             f"{'met' if payload['goals']['greedy_prior_samples >= 0.90'] else '**not met**'} |",
+             f"| all {settings['interpolations'] * settings['steps']:,} points of {settings['interpolations']} "
+             f"interpolations ({settings['steps']} steps) between test sentences | "
+             f"{100 * g['interpolation_points']:.1f}% | >= 90%: "
+             f"{'met' if payload['goals']['interpolation_points >= 0.90'] else '**not met**'} |",
+             f"| 1,000 sampled prior samples (temperature 1) | {100 * g['sampled_prior_samples']:.1f}% | |",
+             f"| 1,000 beam-5 prior samples | {100 * g['beam5_prior_samples']:.1f}% | |",
+             f"| 1,000 real training sentences (sanity check) | {100 * g['real_training_sentences']:.1f}% | |",
+             "", "| 1,000 sentences | distinct-1 | distinct-2 | unique sentences | mean words |",
+             "|---|---:|---:|---:|---:|"]
+    for name, figures in d.items():
+        lines.append(f"| {name} | {figures['distinct_1']:.3f} | {figures['distinct_2']:.3f} | "
+                     f"{100 * figures['unique_sentences']:.1f}% | {figures['mean_words']:.1f} |")
+    lines += ["", "| decoding, batch 64 | sentences/s (median) | range |", "|---|---:|---:|"]
+    for name, label in (("greedy", "greedy"), ("sample", "sampling"), ("beam5", "beam search, width 5")):
+        lines.append(f"| {label} | {s[name]['sentences_per_s']:,.0f} | "
+                     f"{s[name]['min']:,.0f}-{s[name]['max']:,.0f} |")
+    lines += ["", f"Throughput: {s['greedy']['codes']} prior codes per repetition, one warm-up, median of "
+              f"{s['greedy']['repeats']}; {hw['cpu']}, {hw['logical_cores']} logical cores, "
+              f"{hw['torch_threads']} torch thread(s), 1-min load average {hw['load_average_1min']:.1f} "
+              "when it finished.", "", f"Command: `{payload['command']}`", ""]
+    return "\n".join(lines)
+
+
+# --- PTB examples for the README ------------------------------------------------------------------
+
+def ptb_examples(args) -> str:
+    """Ten greedy prior samples and three interpolations between real test sentences, as Markdown."""
+    model = SentenceVAE.from_pretrained(args.ptb_model)
+    test_file = Path(args.ptb_data) / "ptb.test.txt"
+    sentences = [" ".join(line.split()) for line in test_file.read_text(encoding="utf-8").splitlines()]
+    sentences = [s for s in sentences if 8 <= len(s.split()) <= 20]  # readable lengths
+    lines = [f"Ten sentences decoded greedily from z ~ N(0, I) (`{args.ptb_model}`, seed {args.seed}):", ""]
+    lines += [f"{i}. {r.text}" for i, r in enumerate(model.sample(10, seed=args.seed), start=1)]
+    rng = random.Random(args.seed)
+    for number in range(1, 4):
+        first, second = rng.sample(sentences, 2)
+        lines += ["", f"Interpolation {number} ({args.steps} steps, linear, greedy) between two PTB test sentences:",
+                  "", f"- A: *{first}*", f"- B: *{second}*", "", "```"]
+        lines += [f"{r.position:.2f}  {r.text}" for r in model.interpolate(first, second, steps=args.steps)]
+        lines.append("```")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("-m", "--model", default="runs/demo", help="run or checkpoint directory (default runs/demo)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of every draw (default 0)")
+    parser.add_argument("--pairs", type=int, default=100, help="interpolations between test sentences (default 100)")
+    parser.add_argument("--steps", type=int, default=8, help="points per interpolation, ends included (default 8)")
+    parser.add_argument("--repeats", type=int, default=5, help="timed repetitions per strategy (default 5)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "generation.json"),
+                        help="results file (default benchmarks/results/generation.json)")
+    parser.add_argument("--ptb-model", help="instead: print README examples from this PTB model")
+    parser.add_argument("--ptb-data", help="directory with ptb.test.txt (with --ptb-model)")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    if args.ptb_model:
+        if not args.ptb_data:
+            parser.error("--ptb-model needs --ptb-data")
+        print(ptb_examples(args), end="")
+        return 0
+    payload = measure(args)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    print(markdown(payload))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

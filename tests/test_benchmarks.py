@@ -1,0 +1,111 @@
+"""The corpus benchmark drivers run end to end on a tiny slice of data, and their probe works."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from sentvae.corpus import splits
+
+REPO = Path(__file__).resolve().parent.parent
+TINY = ["model.embed_dim=16", "model.tie_embeddings=false", "model.encoder_hidden_dim=16",
+        "model.decoder_hidden_dim=32", "model.latent_dim=4", "train.batch_size=32", "train.warmup_steps=2", "train.kl_warmup_steps=10",
+        "train.eval_every=0", "train.min_frequency=1", "train.log_every=5"]
+
+
+def tiny_options(tmp_path: Path, data: Path) -> list[str]:
+    options = ["--data", str(data), "--work-dir", str(tmp_path / "work"),
+               "--results-dir", str(tmp_path / "results"), "--budget-minutes", "2", "--max-epochs", "1",
+               "--iw-samples", "3", "--prior-samples", "10", "--eval-threads", "1"]
+    for override in TINY:
+        options += ["--set", override]
+    return options
+
+
+def run(script: str, options: list[str]) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(REPO / "benchmarks" / script), *options], cwd=REPO,
+                          capture_output=True, text=True, timeout=300)
+
+
+def load_script(name: str):
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", REPO / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_ptb_benchmark_trains_both_models_evaluates_and_reports(tmp_path):
+    data = tmp_path / "ptb"
+    data.mkdir()
+    for name, sentences in splits(train=200, valid=40, test=40, seed=3).items():
+        # PTB's layout: one sentence per line, a space at both ends of every line.
+        (data / f"ptb.{name}.txt").write_text("".join(f" {s.text} \n" for s in sentences))
+    options = tiny_options(tmp_path, data)
+    first = run("ptb.py", options)
+    assert first.returncode == 0, first.stderr[-2000:]
+    results = json.loads((tmp_path / "results" / "ptb.json").read_text())
+    vae, lm = results["models"]["vae"], results["models"]["lm"]
+    assert vae["evaluation"]["results"]["nll_method"] == "importance-weighted"
+    assert vae["evaluation"]["results"]["iw_samples"] == 3
+    assert lm["evaluation"]["results"]["nll_method"] == "exact"
+    assert lm["evaluation"]["parameters"] < vae["evaluation"]["parameters"]  # same decoder, no encoder
+    assert results["data"]["test_sentences"] == 40
+    for model in (vae, lm):
+        assert model["training"]["stopped"] == "finished" and model["training"]["steps"] == 7
+        assert model["training"]["train_tokens_per_s_median"] > 0
+    assert "model.use_latent=false" in results["training_commands"]["lm"]
+    assert [g["met"] for g in results["goals"]][0] is False  # K = 3 < 100 can never meet the NLL goal
+    assert all(isinstance(g["met"], bool) for g in results["goals"]) and len(results["goals"]) == 4
+    markdown = (tmp_path / "results" / "ptb.md").read_text()
+    assert "| metric | VAE | LM baseline |" in markdown and "sentvae train" in markdown
+
+    again = run("ptb.py", options)  # the run directories exist: refuse to overwrite them
+    assert again.returncode == 2 and "--reuse" in again.stderr
+    reused = run("ptb.py", options + ["--reuse"])
+    assert reused.returncode == 0, reused.stderr[-2000:]
+    assert reused.stdout.count("reusing the finished training") == 2
+    assert reused.stdout.count("reusing the evaluation") == 2
+    changed = run("ptb.py", options + ["--reuse", "--seed", "5"])  # not what the runs were trained with
+    assert changed.returncode == 2 and "train.seed" in changed.stderr
+
+
+def test_yelp_benchmark_reports_the_sentiment_probe(tmp_path):
+    data = tmp_path / "yelp"
+    data.mkdir()
+    for name, sentences in splits(train=200, valid=40, test=60, seed=4).items():
+        (data / f"{name}.txt").write_text("".join(f"{s.text}\n" for s in sentences))
+        # The "sentiment" label of this test: whether the sentence is a question.
+        (data / f"{name}.tsv").write_text("label\tsentence\n" + "".join(
+            f"{int(s.labels['mood'] == 'question')}\t{s.text}\n" for s in sentences))
+    result = run("yelp.py", tiny_options(tmp_path, data) + ["--probe-train", "150"])
+    assert result.returncode == 0, result.stderr[-2000:]
+    results = json.loads((tmp_path / "results" / "yelp.json").read_text())
+    assert list(results["models"]) == ["vae"]  # no --with-lm
+    probe = results["probe"]
+    assert probe["train_sentences"] == 150 and probe["test_sentences"] == 60
+    assert 0.0 <= probe["test_accuracy"] <= 1.0
+    assert results["goals"][0]["met"] == (probe["test_accuracy"] >= 0.80)
+    assert "Sentiment probe" in (tmp_path / "results" / "yelp.md").read_text()
+
+
+def test_linear_probe_separates_separable_classes_and_not_random_labels():
+    probe = load_script("yelp").linear_probe
+    generator = torch.Generator().manual_seed(0)
+    centres = torch.tensor([[2.0, 0.0, 0.0], [-2.0, 0.0, 0.0]])
+    labels = torch.randint(0, 2, (600,), generator=generator)
+    points = centres[labels] + 0.7 * torch.randn(600, 3, generator=generator)
+    names = ["neg" if int(y) == 0 else "pos" for y in labels]
+    separable = probe(points[:400], names[:400], points[400:], names[400:])
+    assert separable["test_accuracy"] > 0.97 and separable["classes"] == ["neg", "pos"]
+    shuffled = [names[i] for i in torch.randperm(600, generator=generator).tolist()]
+    chance = probe(points[:400], shuffled[:400], points[400:], shuffled[400:])
+    assert chance["test_accuracy"] < 0.65
+    with pytest.raises(ValueError):
+        probe(points[:10], ["a"] * 10, points[10:12], ["a", "b"])
