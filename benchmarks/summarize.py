@@ -227,14 +227,25 @@ def markdown(result: dict) -> str:
     lines = ["# Opinion summarisation (benchmarks/summarize.py)", "",
              f"Model: `{result.get('model') or '(baselines only)'}`. Length budgets (words): "
              f"Yelp {result['budgets']['yelp']}, Opinosis {result['budgets']['opinosis']}.", ""]
-    titles = {"meansum_test": "MeanSum Yelp, rows 100-199 (test)", "meansum_all": "MeanSum Yelp, all 200 rows",
-              "opinosis": "Opinosis (51 topics, all references)", "dev": "Dev (FewSum train+val, MeanSum rows 0-99)"}
+    titles = {"meansum_test": "MeanSum Yelp, rows 100-199 (test)",
+              "meansum_all": "MeanSum Yelp, all 200 rows (rows 0-99 are also the model's dev groups)",
+              "opinosis": "Opinosis (51 topics, all references)"}
     for name, systems in result["results"].items():
         lines += [f"## {titles.get(name, name)}", "", "| system | ROUGE-1 | ROUGE-2 | ROUGE-L | BLEU | chrF |",
                   "|---|---:|---:|---:|---:|---:|"]
         for system, scores in systems.items():
             lines.append(f"| {system} | " + " | ".join(f"{scores[m]:.2f}" for m in METRICS) + " |")
         lines.append("")
+    if result.get("tuning"):
+        lines += ["## Tuning on the dev groups (FewSum train + val, MeanSum rows 0-99)", "",
+                  "| method | rerank | budget | clause split | ROUGE-1 | ROUGE-2 | ROUGE-L |",
+                  "|---|---|---:|---:|---:|---:|---:|"]
+        for t in result["tuning"]:
+            o, d = t["options"], t["dev"]
+            lines.append(f"| {o['method']} | {'yes' if o['rerank'] and o['method'] != 'medoid' else 'no'} | "
+                         f"{o['length']} | {o['max_sentence_tokens'] or 'off'} | {d['rouge1']:.2f} | "
+                         f"{d['rouge2']:.2f} | {d['rougeL']:.2f} |")
+        lines += ["", f"Chosen: {result['chosen']}.", ""]
     if "goal" in result:
         goal = result["goal"]
         lines += [f"Goal on MeanSum rows 100-199: ROUGE-1 >= {GOAL['rouge1']}, ROUGE-2 >= {GOAL['rouge2']}, "
@@ -300,17 +311,16 @@ def main(argv: list[str] | None = None) -> int:
             result["rerank_helps_on_dev"] = _rouge_sum(trials[0]["dev"]) > _rouge_sum(trials[1]["dev"])
     result["budgets"] = {"yelp": yelp_length, "opinosis": opinosis_length}
     outputs: dict[str, dict[str, list[str]]] = {}
-    for name in ("meansum_test", "meansum_all", "opinosis") + (("dev",) if model else ()):
+    for name in ("meansum_test", "meansum_all", "opinosis"):
         groups = sets[name]
         by_sentence = name == "opinosis"
         budget = opinosis_length if by_sentence else yelp_length
         start = time.time()
         systems = {}
         outputs[name] = {}
-        if name != "dev":
-            for system, (scores, texts) in run_baselines(groups, budget, by_sentence, args.seed).items():
-                systems[system] = _rounded(scores)
-                outputs[name][system] = texts
+        for system, (scores, texts) in run_baselines(groups, budget, by_sentence, args.seed).items():
+            systems[system] = _rounded(scores)
+            outputs[name][system] = texts
         if model is not None and name != "meansum_all":
             scores, texts = run_model(model, groups, replace(options, length=budget))
             label = f"vae {options.method}{' + rerank' if options.rerank and options.method != 'medoid' else ''}"
