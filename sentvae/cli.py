@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -122,11 +123,30 @@ def cmd_train(args) -> int:
     model_cfg, train_cfg = load_config(config_path, overrides)
     check_input_files(train_cfg)  # bad input fails here, before torch is imported
     prepare_run_dir(train_cfg.out_dir, resume=args.resume)
+    if args.nproc > 1 and "WORLD_SIZE" not in os.environ:
+        return _launch_distributed(args.nproc, args.argv)
 
     from .train import train
 
     summary = train(model_cfg, train_cfg, resume=args.resume, progress=not args.quiet)
     return _interrupted_status(summary) if summary.get("stopped") == "interrupted" else 0
+
+
+def _launch_distributed(nproc: int, argv: list[str]) -> int:
+    """Run this same `sentvae train` command under torchrun with `nproc` processes."""
+    import subprocess
+
+    rest, skip = [], False
+    for item in argv:  # drop --nproc N / --nproc=N
+        if skip:
+            skip = False
+        elif item == "--nproc":
+            skip = True
+        elif not item.startswith("--nproc="):
+            rest.append(item)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+               f"--nproc_per_node={nproc}", "-m", "sentvae", *rest]
+    return subprocess.run(command).returncode
 
 
 def _interrupted_status(summary: dict) -> int:
@@ -305,6 +325,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--test", help="test corpus (optional)")
     p.add_argument("--out", help="run directory (default: train.out_dir of the config)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument("--nproc", type=int, default=1,
+                   help="processes for DistributedDataParallel (gloo on CPU, NCCL on GPUs); "
+                        "same as torchrun --nproc_per_node N -m sentvae train ...")
     p.add_argument("--device", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--threads", type=int, help="CPU threads for torch")
     p.add_argument("--seed", type=int, help="random seed")
@@ -355,7 +378,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-rerank", action="store_true",
                    help="keep each centroid's best beam sentence (no input-overlap reranking)")
     p.add_argument("--beam", type=int, default=5, metavar="W", help="beam width (default 5)")
-    p.add_argument("--n-best", type=int, default=4, metavar="N", help="rerank: beam hypotheses per code (default 4)")
+    p.add_argument("--n-best", type=int, default=1, metavar="N",
+                   help="rerank: also let the N best beam hypotheses of each code compete (default 1)")
     p.add_argument("--max-sentence-tokens", type=int, default=0, metavar="N",
                    help="split input sentences longer than N tokens at commas (0: off)")
     p.add_argument("--seed", type=int, default=0, help="seed of k-means and subset sampling")
@@ -403,6 +427,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
         if getattr(args, "check_model", False):
             from .checkpoint import check_checkpoint

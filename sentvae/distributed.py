@@ -23,6 +23,7 @@ class World:
     rank: int = 0
     size: int = 1
     local_rank: int = 0
+    device: str = "cpu"  # where collective tensors live (NCCL needs CUDA tensors)
 
     @property
     def is_main(self) -> bool:
@@ -42,6 +43,28 @@ class World:
             return indices
         return np.array_split(indices, self.size)[self.rank]
 
+    def first_row(self, indices: np.ndarray) -> int:
+        """Position of this rank's first row inside the global batch."""
+        if not self.distributed:
+            return 0
+        return sum(len(part) for part in np.array_split(indices, self.size)[: self.rank])
+
+    def share(self, value: float, src: int = 0) -> float:
+        """Rank `src`'s value, on every rank (so decisions based on clocks stay in step)."""
+        if not self.distributed:
+            return value
+        tensor = torch.tensor([float(value)], dtype=torch.float64, device=self.device)
+        dist.broadcast(tensor, src=src)
+        return float(tensor.item())
+
+    def any(self, *flags: bool) -> tuple[bool, ...]:
+        """Each flag OR-ed over all ranks (a stop asked for anywhere stops everyone)."""
+        if not self.distributed:
+            return tuple(bool(f) for f in flags)
+        tensor = torch.tensor([float(f) for f in flags], dtype=torch.float64, device=self.device)
+        dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+        return tuple(bool(v) for v in tensor.tolist())
+
 
 def init_world(device: torch.device) -> World:
     """Join the process group torchrun describes (WORLD_SIZE > 1); a single process otherwise."""
@@ -54,7 +77,8 @@ def init_world(device: torch.device) -> World:
         if device.type == "cuda":
             torch.cuda.set_device(local_rank)
         dist.init_process_group(backend=backend)
-    return World(rank=rank, size=size, local_rank=local_rank)
+    where = f"cuda:{local_rank}" if device.type == "cuda" else "cpu"
+    return World(rank=rank, size=size, local_rank=local_rank, device=where)
 
 
 def shutdown(world: World) -> None:

@@ -11,11 +11,12 @@ Methods:
              until the length budget is reached (k grows until it is); near-duplicates dropped
     medoid   the extractive counterpart: the real input sentence nearest each centroid
 
-Reranking (`rerank=True`, COOP's input-consistency idea, Iso et al. 2021): for each code to be
-decoded the candidates are its beam's n-best sentences and the decodes of the means of subsets of
-the cluster's sentences; the one that gives the summary written so far the highest word overlap
-with the group's input (`input_overlap`, unigram F1) is kept. The beam's best sentence is always a
-candidate, so reranking never keeps a sentence with lower overlap than the one it replaces.
+Reranking (`rerank=True`, COOP's input-consistency idea, Iso et al. 2021): for each centroid the
+candidates are its decoded sentence, the decodes of the means of random halves of the cluster's
+sentences (`subsets`) and, with `n_best` > 1, the centroid beam's other hypotheses; the one that
+gives the summary written so far the highest word overlap with the group's input
+(`input_overlap`, unigram F1) is kept. The centroid's own sentence is always a candidate, so
+reranking never keeps a sentence with lower overlap than the one it replaces.
 
 Input files (`read_groups`): TSV / CSV / JSONL with one group per row and several text columns
 (FewSum's rev1..rev8, MeanSum's Input.original_review_0..7), or one text per row with a group
@@ -283,7 +284,7 @@ class SummaryOptions:
     method: str = "cluster"
     length: int = 60  # word budget of a summary (cluster, medoid); `mean` gives one sentence
     rerank: bool = True  # choose among candidates by input overlap
-    n_best: int = 4  # rerank: beam hypotheses per code
+    n_best: int = 1  # rerank: beam hypotheses per code (1: only subset codes compete)
     subsets: int = 4  # rerank: random subsets of a cluster's sentences whose mean is decoded
     duplicate: float = 0.6  # drop a sentence whose unigram F1 with a kept one is at least this
     max_sentence_tokens: int = 0  # > 0: split longer input sentences at commas (clauses)

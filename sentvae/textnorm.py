@@ -135,6 +135,7 @@ _DETOKENIZE = [
     (re.compile(r"`` *(.*?) *''"), r'"\1"'),  # `` quoted '' -> "quoted"
     (re.compile(r"(``|'') *"), '"'),  # an unpaired PTB quote
     (re.compile(r" +([.,!?;:%)\]}]|\.\.\.)"), r"\1"),  # no space before closing punctuation
+    (re.compile(r"[,;:]+(?=[.!?])"), ""),  # "great,." -> "great."
     (re.compile(r"([(\[{$#]) +"), r"\1"),  # none after opening punctuation and currency
     (re.compile(r" +"), " "),
 ]

@@ -35,6 +35,7 @@ from .checkpoint import (TOKENIZER_FILE, WEIGHTS_FILE, CheckpointWriteError, ato
                          resolve_checkpoint, write_checkpoint_files)
 from .config import ModelConfig, TrainConfig
 from .data import EncodedSplit, bucketed_batches, encode_split, iterate, load_splits, sorted_batches
+from .distributed import init_world, shutdown, step_noise, wrap
 from .errors import CheckpointError, DataError, SentvaeError
 from .model import SentenceVAE
 from .objective import gaussian_kl, kl_weight, learning_rate, vae_loss
@@ -245,8 +246,15 @@ def train(model_cfg: ModelConfig, train_cfg: TrainConfig, resume: bool = False,
     if train_cfg.threads:
         torch.set_num_threads(train_cfg.threads)
     device = resolve_device(train_cfg.device)
+    world = init_world(device)
+    if device.type == "cuda" and world.distributed:
+        device = torch.device("cuda", world.local_rank)
+    if not world.is_main:  # only rank 0 talks and writes
+        progress, echo = False, (lambda *args, **kwargs: None)
     run = Run(train_cfg.out_dir)
-    run.prepare(fresh=not resume)
+    if world.is_main:
+        run.prepare(fresh=not resume)
+    world.barrier()
     state = RunState()
     resume_state = None
     tokenizer = None
@@ -260,10 +268,15 @@ def train(model_cfg: ModelConfig, train_cfg: TrainConfig, resume: bool = False,
             state = RunState(**resume_state["state"])
         except TypeError as exc:
             raise CheckpointError(f"{last / 'resume.pt'}: unexpected run state ({exc})") from None
-        run.rewind_log(state.step)
+        if world.is_main:
+            run.rewind_log(state.step)
     torch.manual_seed(train_cfg.seed)
 
+    if not world.is_main:
+        world.barrier()  # rank 0 fills the `datasets` cache first; the others then read it
     tokenizer, splits = _prepare_data(model_cfg, train_cfg, tokenizer)
+    if world.is_main:
+        world.barrier()
     model_cfg.vocab_size = tokenizer.vocab_size
     train_split, valid_split = splits["train"], splits["valid"]
     for name, split in splits.items():
@@ -274,6 +287,7 @@ def train(model_cfg: ModelConfig, train_cfg: TrainConfig, resume: bool = False,
                  f"{model_cfg.max_length} tokens {what} (train.long_sentences)")
 
     model = SentenceVAE(model_cfg, tokenizer).to(device)
+    trainable = wrap(model, world, device)  # DistributedDataParallel over `model` with > 1 process
     optimizer = torch.optim.AdamW(model.parameters(), lr=train_cfg.lr,
                                   weight_decay=train_cfg.weight_decay)
     if resume_state is not None:
@@ -294,8 +308,11 @@ def train(model_cfg: ModelConfig, train_cfg: TrainConfig, resume: bool = False,
     echo(f"data: {len(train_split):,} train / {len(valid_split):,} valid sentences, "
          f"vocabulary {tokenizer.vocab_size:,}; {total_steps:,} steps on {device}; "
          f"{sum(p.numel() for p in model.parameters()):,} parameters")
-    atomic_write_text(run.dir / "config.resolved.yaml", yaml.safe_dump(  # --resume reads it
-        {"model": vars(model_cfg), "train": vars(train_cfg)}, sort_keys=False))
+    if world.distributed:
+        echo(f"distributed: {world.size} processes, global batch {train_cfg.batch_size}")
+    if world.is_main:
+        atomic_write_text(run.dir / "config.resolved.yaml", yaml.safe_dump(  # --resume reads it
+            {"model": vars(model_cfg), "train": vars(train_cfg)}, sort_keys=False))
 
     bar = tqdm(total=total_steps, initial=state.step, disable=not progress, unit="step",
                dynamic_ncols=True)
@@ -318,9 +335,23 @@ def train(model_cfg: ModelConfig, train_cfg: TrainConfig, resume: bool = False,
                                 "try a lower train.lr or train.grad_clip")
 
     def checkpoint_now(evaluate: bool) -> dict | None:
+        """Evaluate (optionally) and save; rank 0 only, the others wait and adopt its state."""
         nonlocal last_saved_step
         if state.step == last_saved_step:
             return None
+        if not world.is_main:
+            last_saved_step = state.step
+            world.barrier()
+            state.evals_without_improvement = int(world.share(state.evals_without_improvement, src=0))
+            return None
+        try:
+            return _checkpoint_on_main(evaluate)
+        finally:
+            world.barrier()
+            world.share(state.evals_without_improvement, src=0)
+
+    def _checkpoint_on_main(evaluate: bool) -> dict | None:
+        nonlocal last_saved_step
         state.elapsed_seconds = time.perf_counter() - run_started
         if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
             raise diverged("the weights became NaN or infinite", state.step)
@@ -352,13 +383,28 @@ def train(model_cfg: ModelConfig, train_cfg: TrainConfig, resume: bool = False,
                 batches = bucketed_batches(train_split.lengths, train_cfg.batch_size,
                                            train_cfg.seed, state.epoch, train_cfg.bucket_size)
                 while state.batch_in_epoch < len(batches) and state.step < total_steps:
-                    if stop.received is not None:
+                    budget_over = bool(train_cfg.max_minutes) and \
+                        time.perf_counter() - run_started > 60 * train_cfg.max_minutes
+                    signalled, budget_over = world.any(stop.received is not None, budget_over)
+                    if signalled:
                         stop_reason = "interrupted"
+                        break
+                    if budget_over:
+                        stop_reason = "time budget"
                         break
                     step_started = time.perf_counter()
                     step_rng = torch.get_rng_state()  # restored if the step is interrupted
-                    indices = batches[state.batch_in_epoch]
+                    global_batch = batches[state.batch_in_epoch]
+                    indices = world.slice(global_batch)  # this process's rows of the global batch
+                    first_row = world.first_row(global_batch)
                     tokens, lengths = next(iterate(train_split, [indices]))
+                    # The step's noise is drawn for the whole global batch from (seed, step) only,
+                    # so resumption and any number of processes see the same draws.
+                    longest = int(train_split.lengths[global_batch].max()) + 1
+                    eps, uniform = step_noise(train_cfg.seed, state.step, len(global_batch),
+                                              model_cfg.latent_dim if model_cfg.has_latent else 0,
+                                              longest)
+                    rows = slice(first_row, first_row + len(indices))
                     tokens, lengths = tokens.to(device), lengths.to(device)
                     lr = learning_rate(state.step, train_cfg, schedule_steps)
                     for group in optimizer.param_groups:
@@ -366,14 +412,17 @@ def train(model_cfg: ModelConfig, train_cfg: TrainConfig, resume: bool = False,
                     beta = kl_weight(state.step, train_cfg, total_steps)
                     with torch.autocast(device.type, dtype=torch.bfloat16,
                                         enabled=train_cfg.bf16):
-                        out = model(tokens, lengths)
+                        out = trainable(tokens, lengths, eps=eps[rows], drop_uniform=uniform[rows])
                     kl = (gaussian_kl(out.mu.float(), out.logvar.float())
                           if out.mu is not None else None)
                     loss = vae_loss(out.nll, kl, beta, train_cfg.free_bits)
-                    if not torch.isfinite(loss):
+                    # DDP averages gradients over processes: weight each by its share of the
+                    # global batch so the result is the gradient of the global mean.
+                    loss_to_minimise = loss * (len(indices) * world.size / len(global_batch))
+                    if not world.distributed and not torch.isfinite(loss):
                         raise diverged(f"the loss became {float(loss.detach())}", state.step + 1)
                     optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
+                    loss_to_minimise.backward()
                     clip = train_cfg.grad_clip if train_cfg.grad_clip > 0 else math.inf  # inf: measure
                     grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
                     if not torch.isfinite(grad_norm):
@@ -402,20 +451,18 @@ def train(model_cfg: ModelConfig, train_cfg: TrainConfig, resume: bool = False,
                         if train_cfg.max_minutes:
                             elapsed = time.perf_counter() - run_started
                             fit = int(state.step * 60 * train_cfg.max_minutes / max(elapsed, 1e-9))
-                            schedule_steps = max(state.step + 1, min(total_steps, fit))
+                            schedule_steps = int(world.share(max(state.step + 1, min(total_steps, fit)),
+                                                             src=0))
                     if state.step % eval_every == 0:
                         metrics = checkpoint_now(evaluate=True)
-                        bar.write(f"step {state.step}: valid -ELBO {metrics['elbo_per_sentence']:.2f} "
-                                  f"(NLL {metrics['nll_per_sentence']:.2f} + KL "
-                                  f"{metrics['kl_per_sentence']:.2f}) per sentence, "
-                                  f"active units {metrics['active_units']}")
+                        if metrics is not None:
+                            bar.write(f"step {state.step}: valid -ELBO {metrics['elbo_per_sentence']:.2f} "
+                                      f"(NLL {metrics['nll_per_sentence']:.2f} + KL "
+                                      f"{metrics['kl_per_sentence']:.2f}) per sentence, "
+                                      f"active units {metrics['active_units']}")
                         if train_cfg.patience and state.evals_without_improvement >= train_cfg.patience:
                             stop_reason = "early stopping"
                             break
-                    elapsed = time.perf_counter() - run_started
-                    if train_cfg.max_minutes and elapsed > 60 * train_cfg.max_minutes:
-                        stop_reason = "time budget"
-                        break
                 else:
                     state.epoch += 1
                     state.batch_in_epoch = 0
@@ -428,6 +475,10 @@ def train(model_cfg: ModelConfig, train_cfg: TrainConfig, resume: bool = False,
         finally:
             bar.close()
         checkpoint_now(evaluate=stop_reason != "interrupted")
+    if not world.is_main:
+        shutdown(world)
+        return {"stopped": stop_reason, "step": state.step, "rank": world.rank}
+    shutdown(world)
     if stop_reason == "interrupted":
         echo(f"interrupted ({stop.name}) at step {state.step}; resumable checkpoint saved in "
              f"{run.dir / 'last'} (continue with --resume)")

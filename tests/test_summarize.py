@@ -120,7 +120,8 @@ def test_medoid_returns_only_input_sentences(trained_model):
 @pytest.mark.parametrize("method,length", [("cluster", 12), ("cluster", 20), ("medoid", 20),
                                            ("medoid", 40)])
 def test_length_budget_is_met_within_one_sentence(trained_model, method, length):
-    for summary in summarize(trained_model, _groups(), SummaryOptions(method=method, length=length)):
+    groups = _groups(reviews=6)
+    for summary in summarize(trained_model, groups, SummaryOptions(method=method, length=length)):
         words = count_words(summary.text)
         last = count_words(summary.sentences[-1]["text"])
         assert words >= length, summary.text  # the groups have far more than `length` words
@@ -136,8 +137,8 @@ def test_a_budget_beyond_the_input_stops_when_every_sentence_is_a_cluster(traine
 
 def test_reranking_never_keeps_a_candidate_with_lower_input_overlap(trained_model):
     replaced = 0
-    for group in _groups(n_groups=4, seed=3):
-        summary = summarize_group(trained_model, group, SummaryOptions(length=25, rerank=True))
+    for group in _groups(n_groups=4, reviews=6, seed=3):
+        summary = summarize_group(trained_model, group, SummaryOptions(length=25, rerank=True, n_best=4))
         inputs = [t for text in group.texts for s in split_sentences(text)
                   for t in trained_model.tokenizer.tokens(s)]
         context = []
