@@ -246,18 +246,21 @@ def builtin_datasets(cfg: TrainConfig) -> dict:
 
 
 def load_splits(cfg: TrainConfig) -> dict:
-    """train / valid (/ test) datasets as configured: files, a seeded split, or built-in."""
+    """train / valid (/ test) datasets as configured: files or built-in.
+
+    Without a validation file, "valid" is None: the validation rows are carved out of the
+    tokenised training data (`carve_validation`), so the corpus is tokenised once and no
+    `datasets` index mapping slows every later read.
+    """
     if cfg.train_file is None:
         return builtin_datasets(cfg)
     common = dict(text_column=cfg.text_column, encoding_errors=cfg.encoding_errors)
     train = load_text_dataset(cfg.train_file, **common)
+    valid = None
     if cfg.valid_file is not None:
         valid = load_text_dataset(cfg.valid_file, split="validation", **common)
-    else:
-        if len(train) < 2:
-            raise DataError(f"{cfg.train_file}: too few sentences to carve a validation split")
-        parts = train.train_test_split(test_size=cfg.valid_fraction, seed=cfg.seed)
-        train, valid = parts["train"], parts["test"]
+    elif len(train) < 2:
+        raise DataError(f"{cfg.train_file}: too few sentences to carve a validation split")
     result = {"train": train, "valid": valid}
     if cfg.test_file is not None:
         result["test"] = load_text_dataset(cfg.test_file, split="test", **common)
@@ -274,6 +277,7 @@ class EncodedSplit:
     lengths: np.ndarray  # (num_sentences,) words per sentence
     dropped: int  # sentences over max_length that were dropped
     truncated: int  # sentences over max_length that were cut
+    rows: np.ndarray | None = None  # the split's rows of `dataset` (None: all, in order)
 
     def __len__(self) -> int:
         return len(self.lengths)
@@ -284,7 +288,20 @@ class EncodedSplit:
         return int(self.lengths.sum()) + len(self.lengths)
 
     def batch_ids(self, indices: np.ndarray) -> list[list[int]]:
-        return self.dataset[indices.tolist()]["ids"]
+        """Word ids of the split's sentences at `indices` (positions within the split)."""
+        return self.dataset[self._rows(indices).tolist()]["ids"]
+
+    def column(self, name: str) -> list:
+        """The values of a corpus column (e.g. a label), one per sentence of the split."""
+        return self.dataset.select_columns([name])[self._rows(np.arange(len(self))).tolist()][name]
+
+    def subset(self, positions: np.ndarray) -> "EncodedSplit":
+        """The sentences at `positions` of this split, sharing its Arrow table."""
+        return EncodedSplit(self.dataset, self.lengths[positions], 0, 0,
+                            rows=self._rows(np.asarray(positions)))
+
+    def _rows(self, indices: np.ndarray) -> np.ndarray:
+        return indices if self.rows is None else self.rows[indices]
 
 
 def encode_split(dataset, tokenizer: TextTokenizer, max_length: int, long_sentences: str = "drop",
@@ -306,10 +323,18 @@ def encode_split(dataset, tokenizer: TextTokenizer, max_length: int, long_senten
     dropped = int(too_long.sum()) if long_sentences == "drop" else 0
     truncated = int(too_long.sum()) if long_sentences == "truncate" else 0
     keep = ~empty & ~too_long if long_sentences == "drop" else ~empty
-    if not keep.all():
-        encoded = encoded.select(np.flatnonzero(keep))
     lengths = numpy_column(encoded, "length").astype(np.int64)
-    return EncodedSplit(encoded, lengths, dropped, truncated)
+    if keep.all():
+        return EncodedSplit(encoded, lengths, dropped, truncated)
+    rows = np.flatnonzero(keep)  # kept as an index array, not a `datasets` select
+    return EncodedSplit(encoded, lengths[rows], dropped, truncated, rows=rows)
+
+
+def carve_validation(num_rows: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded (train rows, validation rows) of a corpus of `num_rows` sentences."""
+    order = np.random.default_rng([seed, 7]).permutation(num_rows)
+    size = min(num_rows - 1, max(1, round(num_rows * fraction)))
+    return np.sort(order[size:]), np.sort(order[:size])
 
 
 def numpy_column(dataset, name: str) -> np.ndarray:

@@ -71,7 +71,7 @@ def column_values(split: EncodedSplit, column: str) -> list:
     if column not in split.dataset.column_names:
         names = [c for c in split.dataset.column_names if c not in ("ids", "length", "too_long")]
         raise DataError(f"no column {column!r} in the data (columns: {', '.join(names)})")
-    return list(split.dataset[column])
+    return list(split.column(column))
 
 
 def _progress(echo: Echo | None, label: str, sentences: int, total_sentences: int, work: float,

@@ -106,10 +106,12 @@ class TextTokenizer:
         return self.hf.get_vocab_size()
 
     def _encodings(self, texts: list[str]):
+        # encode_batch_fast skips character offsets, which nothing here uses (~30% faster).
+        encode = getattr(self.hf, "encode_batch_fast", self.hf.encode_batch)
         try:
-            return self.hf.encode_batch(texts, add_special_tokens=False)
+            return encode(texts, add_special_tokens=False)
         except TypeError:  # a lone surrogate (text decoded with surrogateescape) is not Unicode
-            return self.hf.encode_batch([_valid_unicode(t) for t in texts], add_special_tokens=False)
+            return encode([_valid_unicode(t) for t in texts], add_special_tokens=False)
 
     def encode(self, text: str) -> list[int]:
         """Word ids of one sentence, without `<bos>`/`<eos>`."""

@@ -26,6 +26,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 import yaml
 
@@ -34,7 +35,8 @@ from .checkpoint import (TOKENIZER_FILE, WEIGHTS_FILE, CheckpointWriteError, ato
                          load_weights, point_link, prepare_run_dir, read_model_config,
                          resolve_checkpoint, write_checkpoint_files)
 from .config import ModelConfig, TrainConfig
-from .data import EncodedSplit, bucketed_batches, encode_split, iterate, load_splits, sorted_batches
+from .data import (EncodedSplit, bucketed_batches, carve_validation, encode_split, iterate, load_splits,
+                   sorted_batches)
 from .distributed import init_world, shutdown, step_noise, wrap
 from .errors import CheckpointError, DataError, SentvaeError
 from .model import SentenceVAE
@@ -217,17 +219,37 @@ class StopSignals:
         return signal.Signals(self.received).name if self.received else "KeyboardInterrupt"
 
 
+def _texts_except(dataset, skip_rows: np.ndarray | None):
+    """The `text` column in order, without the rows in `skip_rows` (streamed in batches)."""
+    skip = set() if skip_rows is None else set(skip_rows.tolist())
+    position = 0
+    for batch in dataset.select_columns(["text"]).iter(batch_size=10000):
+        for text in batch["text"]:
+            if position not in skip:
+                yield text
+            position += 1
+
+
 def _prepare_data(model_cfg: ModelConfig, train_cfg: TrainConfig, tokenizer: TextTokenizer | None):
     raw = load_splits(train_cfg)
-    if tokenizer is None:
+    held_out = None  # training-file rows that form the validation split
+    if raw["valid"] is None:
+        _, held_out = carve_validation(len(raw["train"]), train_cfg.valid_fraction, train_cfg.seed)
+    if tokenizer is None:  # trained on the training rows only
         tokenizer = TextTokenizer.train(
-            (text for batch in raw["train"].iter(batch_size=10000) for text in batch["text"]),
-            kind=train_cfg.tokenizer, vocab_size=train_cfg.vocab_size,
-            min_frequency=train_cfg.min_frequency, lowercase=train_cfg.lowercase,
-            split_punctuation=train_cfg.split_punctuation)
+            _texts_except(raw["train"], held_out), kind=train_cfg.tokenizer,
+            vocab_size=train_cfg.vocab_size, min_frequency=train_cfg.min_frequency,
+            lowercase=train_cfg.lowercase, split_punctuation=train_cfg.split_punctuation)
     encoded = {name: encode_split(ds, tokenizer, model_cfg.max_length, train_cfg.long_sentences,
                                   num_proc=os.cpu_count())
-               for name, ds in raw.items()}
+               for name, ds in raw.items() if ds is not None}
+    if held_out is not None:
+        whole = encoded["train"]
+        rows = whole.rows if whole.rows is not None else np.arange(len(whole))
+        is_valid = np.isin(rows, held_out)  # positions of the split whose source row is held out
+        encoded["train"] = whole.subset(np.flatnonzero(~is_valid))
+        encoded["valid"] = whole.subset(np.flatnonzero(is_valid))
+        encoded["train"].dropped, encoded["train"].truncated = whole.dropped, whole.truncated
     for name, split in encoded.items():
         if len(split) == 0:
             source = getattr(train_cfg, f"{name}_file", None) or train_cfg.train_file or "built-in"
