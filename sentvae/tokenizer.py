@@ -105,9 +105,11 @@ class TextTokenizer:
     def vocab_size(self) -> int:
         return self.hf.get_vocab_size()
 
-    def _encodings(self, texts: list[str]):
-        # encode_batch_fast skips character offsets, which nothing here uses (~30% faster).
-        encode = getattr(self.hf, "encode_batch_fast", self.hf.encode_batch)
+    def _encodings(self, texts: list[str], ids_only: bool = False):
+        # encode_batch_fast skips offsets and token strings (~30% faster when only ids are needed).
+        encode = self.hf.encode_batch
+        if ids_only and hasattr(self.hf, "encode_batch_fast"):
+            encode = self.hf.encode_batch_fast
         try:
             return encode(texts, add_special_tokens=False)
         except TypeError:  # a lone surrogate (text decoded with surrogateescape) is not Unicode
@@ -119,7 +121,7 @@ class TextTokenizer:
 
     def encode_batch(self, texts: list[str]) -> list[list[int]]:
         """Word ids of many sentences (parallel in Rust)."""
-        return [e.ids for e in self._encodings(list(texts))]
+        return [e.ids for e in self._encodings(list(texts), ids_only=True)]
 
     def decode(self, ids: Iterable[int]) -> str:
         """Text of a decoded id sequence: stops at `<eos>`, drops `<pad>`/`<bos>`, keeps `<unk>`."""
