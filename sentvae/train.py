@@ -310,6 +310,9 @@ def train(model_cfg: ModelConfig, train_cfg: TrainConfig, resume: bool = False,
 
     model = SentenceVAE(model_cfg, tokenizer).to(device)
     trainable = wrap(model, world, device)  # DistributedDataParallel over `model` with > 1 process
+    use_bf16 = train_cfg.bf16
+    if use_bf16 is None:  # CPUs without native bf16 run it slower than float32 (see the README)
+        use_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
     optimizer = torch.optim.AdamW(model.parameters(), lr=train_cfg.lr,
                                   weight_decay=train_cfg.weight_decay)
     if resume_state is not None:
@@ -433,7 +436,7 @@ def train(model_cfg: ModelConfig, train_cfg: TrainConfig, resume: bool = False,
                         group["lr"] = lr
                     beta = kl_weight(state.step, train_cfg, total_steps)
                     with torch.autocast(device.type, dtype=torch.bfloat16,
-                                        enabled=train_cfg.bf16):
+                                        enabled=use_bf16):
                         out = trainable(tokens, lengths, eps=eps[rows], drop_uniform=uniform[rows])
                     kl = (gaussian_kl(out.mu.float(), out.logvar.float())
                           if out.mu is not None else None)
