@@ -377,7 +377,9 @@ def group_sentences(group: Group, tokenizer, max_sentence_tokens: int = 0) -> li
 
 
 def _encode(model, sentences: list[_Sentence], batch_size: int = 256) -> torch.Tensor:
-    """Posterior means of the sentences: (N, Z)."""
+    """Posterior means of the sentences: (N, Z); (0, Z) for a group with no readable sentence."""
+    if not sentences:
+        return torch.zeros(0, model.cfg.latent_dim)
     parts = [model.encode([s.normalised for s in sentences[i: i + batch_size]])[0].cpu()
              for i in range(0, len(sentences), batch_size)]
     return torch.cat(parts).float()
