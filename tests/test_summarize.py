@@ -221,6 +221,11 @@ def test_problem_groups_get_a_clear_message_not_a_crash(trained_model, tmp_path)
     assert f"{path}:5" in by_id["bytes"].message  # names the file and line
 
 
+def test_a_group_with_no_readable_word_gets_a_message(trained_model):
+    summary = summarize_group(trained_model, Group("u", ["_ __ _"]), SummaryOptions())
+    assert summary.text == "" and "no words the model can read" in summary.message
+
+
 def test_cli_summarize_reads_stdin_and_writes_json(trained_run, tmp_path, capsys, monkeypatch):
     import io
     import sys
