@@ -254,9 +254,12 @@ def markdown(result: dict) -> str:
     for example in result.get("examples", []):
         lines += [f"### Example: {example['group_id']}", ""]
         for i, reference in enumerate(example["references"], start=1):
-            lines.append(f"- **human {i}**: {reference}")
+            lines.append(f"- **human {i}**: {' '.join(reference.split())}")
+        shown: dict[str, str] = {}
         for system, text in example["systems"].items():
-            lines.append(f"- **{system}**: {text}")
+            text = " ".join(text.split())
+            lines.append(f"- **{system}**: " + (f"(the same text as {shown[text]})" if text in shown else text))
+            shown.setdefault(text, system)
         lines.append("")
     return "\n".join(lines)
 
