@@ -109,3 +109,18 @@ def test_linear_probe_separates_separable_classes_and_not_random_labels():
     assert chance["test_accuracy"] < 0.65
     with pytest.raises(ValueError):
         probe(points[:10], ["a"] * 10, points[10:12], ["a", "b"])
+
+
+def test_throughput_benchmark_measures_every_variant(tmp_path):
+    out = tmp_path / "throughput.json"
+    result = run("throughput.py", ["--quick", "--threads", "1", "--out", str(out)])
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(out.read_text())
+    anchor = report["anchor"]
+    assert set(anchor["train_tokens_per_s"]) == {"reference_padded_60", "sentvae_packed",
+                                                 "sentvae_packed_bucketed", "sentvae_packed_bucketed_bf16"}
+    assert all(v > 0 for v in anchor["train_tokens_per_s"].values())
+    assert anchor["speedup_vs_reference"] > 0 and 0 < anchor["fraction_of_gemm_rate"]
+    assert all(isinstance(anchor["decode_sentences_per_s"][k], float)
+               for k in ("greedy", "sample", "beam5", "encode"))
+    assert "| anchor |" in result.stdout
