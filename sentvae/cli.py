@@ -263,7 +263,8 @@ def cmd_evaluate(args) -> int:
         torch.set_num_threads(args.threads)
     model = _load(args)
     split = load_evaluation_split(model, args.data, text_column=args.text_column,
-                                  max_sentences=args.max_sentences, long_sentences=args.long_sentences)
+                                  max_sentences=args.max_sentences, long_sentences=args.long_sentences,
+                                  encoding_errors=args.encoding_errors or "strict")
     results = evaluate(model, split, iw_samples=args.iw_samples, batch_size=args.batch_size,
                        seed=args.seed, prior_samples=args.prior_samples,
                        echo=lambda line: print(line, file=sys.stderr))
@@ -295,7 +296,8 @@ def cmd_plot(args) -> int:
         if not model.cfg.has_latent:
             raise SentvaeError(f"{model_dir}: a language model (no latent code) has no latent space to plot")
         split = load_evaluation_split(model, args.data, text_column=args.text_column,
-                                      max_sentences=args.max_sentences)
+                                      max_sentences=args.max_sentences,
+                                      encoding_errors=args.encoding_errors or "strict")
         labels = column_values(split, args.label_column) if args.label_column else None
         plot_kl_per_dimension(model, split, out / "kl_per_dimension.png")
         written += [out / "kl_per_dimension.png",
@@ -402,6 +404,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of every random draw (default 0)")
     p.add_argument("--threads", type=int, help="CPU threads for torch")
     p.add_argument("--json", metavar="OUT", help="also write the results as JSON")
+    _add_encoding_errors(p)
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("plot", help="PNG plots: training curves, KL per dimension, latent PCA")
@@ -413,6 +416,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-sentences", type=int, metavar="N", help="encode only the first N sentences")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     p.add_argument("--out", default="plots", help="output directory (default plots)")
+    _add_encoding_errors(p)
     p.set_defaults(func=cmd_plot)
 
     p = sub.add_parser("demo", help="train on the built-in corpus, then show samples and an interpolation")

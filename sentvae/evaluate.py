@@ -42,7 +42,8 @@ Echo = Callable[[str], None]
 # --- data ----------------------------------------------------------------------------------------
 
 def load_evaluation_split(model, source: str, text_column: str = "text",
-                          max_sentences: int | None = None, long_sentences: str = "keep") -> EncodedSplit:
+                          max_sentences: int | None = None, long_sentences: str = "keep",
+                          encoding_errors: str = "strict") -> EncodedSplit:
     """Read and tokenise a corpus for evaluation with the model's own tokenizer.
 
     `long_sentences`: "keep" scores sentences longer than `model.cfg.max_length` whole (the GRUs
@@ -55,7 +56,7 @@ def load_evaluation_split(model, source: str, text_column: str = "text",
         raise ArgumentError(f"max_sentences must be >= 1, got {max_sentences}")
     if model.tokenizer is None:
         raise ArgumentError("the model has no tokenizer attached; load it with from_pretrained")
-    dataset = load_text_dataset(source, text_column=text_column)
+    dataset = load_text_dataset(source, text_column=text_column, encoding_errors=encoding_errors)
     if max_sentences is not None and max_sentences < len(dataset):
         dataset = dataset.select(range(max_sentences))
     limit = model.cfg.max_length if long_sentences == "truncate" else 10 ** 9

@@ -272,3 +272,19 @@ def test_read_lines_replaces_bad_bytes_only_when_asked(tmp_path):
     with pytest.raises(DataError, match=r"input.txt:3: not valid UTF-8"):
         read_lines(path)
     assert read_lines(path, "replace") == ["first line", "caf\ufffd", "last"]
+
+
+def test_evaluate_names_the_bad_line_and_offers_replace(trained_run, tmp_path, capsys):
+    """`sentvae evaluate` reads user files like `train` does: strict by default (file:line named),
+    `--encoding-errors replace` scores the file anyway."""
+    from sentvae.cli import main
+
+    data = tmp_path / "held_out.txt"
+    data.write_bytes(b"the dog sees a cat .\ndid the caf\xe9 sleep ?\n")
+    common = ["evaluate", "-m", str(trained_run), "--data", str(data), "--iw-samples", "2",
+              "--prior-samples", "5"]
+    assert main(common) == 2
+    error = capsys.readouterr().err.strip()
+    assert f"{data}:2" in error and "--encoding-errors replace" in error and "\n" not in error
+    assert main(common + ["--encoding-errors", "replace"]) == 0
+    assert "per sentence" in capsys.readouterr().out
