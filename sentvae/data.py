@@ -18,7 +18,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Iterable, Iterator
 
 import numpy as np
 
@@ -54,20 +54,27 @@ def _missing_column(path: Path, column: str, columns) -> DataError:
                      "set train.text_column")
 
 
+def json_records(path: Path, lines: Iterable[str]) -> Iterator[tuple[int, dict]]:
+    """(line number, object) for every non-blank JSON line; a `DataError` naming the line for
+    malformed JSON or a value that is not an object."""
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path}:{number}: malformed JSON ({exc.msg})") from None
+        if not isinstance(record, dict):
+            raise DataError(f"{path}:{number}: expected a JSON object, found "
+                            f"{type(record).__name__}")
+        yield number, record
+
+
 def _check_json_lines(path: Path, encoding_errors: str, column: str | None) -> None:
     """Every non-blank line parses as a JSON object; some object has `column`."""
     first_keys, found = None, column is None
     with path.open(encoding="utf-8", errors=encoding_errors) as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}:{number}: malformed JSON ({exc.msg})") from None
-            if not isinstance(record, dict):
-                raise DataError(f"{path}:{number}: expected a JSON object, found "
-                                f"{type(record).__name__}")
+        for _, record in json_records(path, handle):
             first_keys = list(record) if first_keys is None else first_keys
             found = found or column in record
     if not found and first_keys is not None:

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import re
 import sys
@@ -39,6 +38,7 @@ from pathlib import Path
 
 import torch
 
+from .data import json_records
 from .errors import ArgumentError, DataError
 from .textnorm import (NUMBER_TOKEN, STANDALONE_NUMBER, casing_table, count_words, detokenize, ptb_tokenize,
                        sentence_case, split_sentences)
@@ -103,15 +103,7 @@ def _read_rows(path: Path, text: str) -> tuple[list[dict], list[int]]:
     """Records of a TSV / CSV / JSONL text, with the line each starts on."""
     rows, lines = [], []
     if path.suffix.lower() in (".jsonl", ".json"):
-        for number, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}:{number}: malformed JSON ({exc.msg})") from None
-            if not isinstance(record, dict):
-                raise DataError(f"{path}:{number}: expected a JSON object")
+        for number, record in json_records(path, text.splitlines()):
             rows.append(record)
             lines.append(number)
         return rows, lines
