@@ -28,6 +28,7 @@ REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "benchmarks" / "results"
 DONE_LINE = re.compile(r"^done \((?P<reason>[^)]*)\) after (?P<steps>\d+) steps in (?P<minutes>[\d.]+) min",
                        re.MULTILINE)
+PEAK_LINE = re.compile(r"^peak resident memory: (?P<mb>[\d,]+) MB", re.MULTILINE)
 
 
 def echo(message: str) -> None:
@@ -159,6 +160,10 @@ def config_differences(args, spec: ModelSpec, files: dict[str, str]) -> list[str
             found = saved.get(section, {}).get(key)
             if key == "vocab_size" and section == "model":
                 continue  # set from the trained tokenizer
+            if key == "bf16" and value is None and isinstance(found, bool):
+                continue  # "auto": the run saved what it resolved to on its device
+            if key == "test_file":
+                continue  # only evaluated after training: it cannot change the trained weights
             if key.endswith("_file") or key == "out_dir":
                 same = (value is None and found is None) or (
                     value is not None and found is not None
@@ -226,6 +231,9 @@ def training_summary(run_dir: Path, log: Path) -> dict:
     if done:
         summary.update(stopped=done["reason"], steps=int(done["steps"]),
                        wall_minutes_logged=float(done["minutes"]))
+    peak = PEAK_LINE.search(log.read_text(encoding="utf-8")) if log.is_file() else None
+    if peak:
+        summary["peak_rss_mb"] = float(peak["mb"].replace(",", ""))
     try:
         state = load_resume_state(resolve_checkpoint(run_dir / "last"))["state"]
         summary.update(loop_minutes=state["elapsed_seconds"] / 60, steps=state["step"])
@@ -346,6 +354,7 @@ def metric_rows(models: dict[str, dict]) -> list[tuple[str, list[str]]]:
         row("training stopped by", t("stopped")),
         row("training wall time (min, whole command)", t("wall_minutes_logged"), 1),
         row("training tokens/s (median of logged windows)", t("train_tokens_per_s_median"), 0),
+        row("training peak resident memory (MB)", t("peak_rss_mb"), 0),
         row("best valid -ELBO per sentence", t("best_valid_neg_elbo")),
         row("evaluation wall time (min)", lambda m: m["evaluation"]["evaluation_seconds"] / 60, 1),
     ]

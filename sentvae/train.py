@@ -137,7 +137,8 @@ class Run:
                 record = json.loads(line)
             except json.JSONDecodeError:
                 continue
-            if isinstance(record, dict) and record.get("step", 0) <= step:
+            # A test record is dropped too: the run scores its test file again when it ends.
+            if isinstance(record, dict) and record.get("step", 0) <= step and record.get("split") != "test":
                 kept.append(line + "\n")
         atomic_write_text(path, "".join(kept))
 
@@ -518,8 +519,32 @@ def train(model_cfg: ModelConfig, train_cfg: TrainConfig, resume: bool = False,
         "train_tokens_per_s": session_tokens / max(train_seconds, 1e-9),
         "out_dir": str(run.dir),
     }
+    latent_dim = model_cfg.latent_dim if model_cfg.has_latent else 0
     echo(f"done ({stop_reason}) after {state.step} steps in {wall / 60:.1f} min: last valid "
          f"-ELBO {final['elbo_per_sentence']:.2f} per sentence (KL {final['kl_per_sentence']:.2f}, "
-         f"{final['active_units']}/{model_cfg.latent_dim if model_cfg.has_latent else 0} active units); "
+         f"{final['active_units']}/{latent_dim} active units); "
          f"best {state.best_elbo:.2f}; checkpoints in {run.dir}/best and {run.dir}/last")
+    if "test" in splits:  # the best checkpoint on the test file, the same single-sample bound
+        best = resolve_checkpoint(run.dir / "best")
+        load_weights(model, best / WEIGHTS_FILE, device)
+        test = evaluate_bound(model, splits["test"], seed=train_cfg.seed)
+        test["checkpoint"] = Path(os.path.realpath(best)).name
+        summary["test"] = test
+        run.log({"step": state.step, "split": "test", **test})
+        echo(f"test ({test['checkpoint']}): -ELBO {test['elbo_per_sentence']:.2f} per sentence "
+             f"(NLL {test['nll_per_sentence']:.2f} + KL {test['kl_per_sentence']:.2f}), "
+             f"{test['elbo_per_token']:.3f} per token incl. <eos>, "
+             f"{test['active_units']}/{latent_dim} active units "
+             "(one posterior sample; `sentvae evaluate` gives the importance-weighted NLL)")
+    summary["peak_rss_mb"] = peak_rss_mb()
+    echo(f"peak resident memory: {summary['peak_rss_mb']:,.0f} MB")
     return summary
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set size in MB (ru_maxrss: KB on Linux, bytes on macOS)."""
+    import resource
+    import sys
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024

@@ -97,3 +97,29 @@ def test_every_kl_schedule_runs_and_logs_beta(tmp_path, schedule):
         assert set(betas) == {1.0}
     else:
         assert len(set(betas)) > 1
+
+
+def test_a_test_file_is_scored_with_the_best_checkpoint(tmp_path):
+    from sentvae.corpus import splits
+    from sentvae.evaluate import load_evaluation_split
+    from sentvae.model import SentenceVAE
+    from sentvae.train import evaluate_bound
+
+    files = {}
+    for name, sentences in splits(train=600, valid=60, test=50, seed=11).items():
+        files[name] = tmp_path / f"{name}.txt"
+        files[name].write_text("\n".join(s.text for s in sentences) + "\n")
+    model_cfg, train_cfg = tiny_configs(
+        tmp_path / "run", f"train.train_file={files['train']}", f"train.valid_file={files['valid']}",
+        f"train.test_file={files['test']}", "train.max_steps=60", "train.eval_every=20")
+    summary = train(model_cfg, train_cfg, **QUIET)
+
+    best = (tmp_path / "run" / "best").resolve()
+    assert summary["test"]["checkpoint"] == best.name
+    model = SentenceVAE.from_pretrained(best)
+    expected = evaluate_bound(model, load_evaluation_split(model, str(files["test"])),
+                              seed=train_cfg.seed)
+    assert summary["test"]["elbo_per_sentence"] == pytest.approx(expected["elbo_per_sentence"], rel=1e-5)
+    records = [json.loads(l) for l in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["split"] for r in records].count("test") == 1
+    assert 10 < summary["peak_rss_mb"] < 100_000
