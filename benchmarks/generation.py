@@ -3,7 +3,7 @@
     sentvae demo --out runs/demo --quiet                 (the model: configs/demo.yaml)
     python benchmarks/generation.py -m runs/demo         (writes benchmarks/results/generation.json)
     python benchmarks/generation.py --ptb-model runs/bench/ptb/vae --ptb-data ../shared/data/ptb
-                                                         (README examples: samples, interpolations)
+                     (README examples: samples, interpolations, decoding speed; generation_ptb.json)
 
 What it measures (every draw is seeded by --seed, default 0):
 - grammaticality (the corpus's exact recogniser, `corpus.is_grammatical`) of 1,000 greedy prior
@@ -166,22 +166,61 @@ def markdown(payload: dict) -> str:
 
 # --- PTB examples for the README ------------------------------------------------------------------
 
-def ptb_examples(args) -> str:
-    """Ten greedy prior samples and three interpolations between real test sentences, as Markdown."""
+def ptb_examples(args) -> dict:
+    """Ten greedy prior samples, three interpolations between real test sentences, and decoding
+    sentences/s (greedy, sampling, beam 5 at batch 64) of a model trained on Penn Treebank."""
     model = SentenceVAE.from_pretrained(args.ptb_model)
     test_file = Path(args.ptb_data) / "ptb.test.txt"
     sentences = [" ".join(line.split()) for line in test_file.read_text(encoding="utf-8").splitlines()]
     sentences = [s for s in sentences if 8 <= len(s.split()) <= 20]  # readable lengths
-    lines = [f"Ten sentences decoded greedily from z ~ N(0, I) (`{args.ptb_model}`, seed {args.seed}):", ""]
-    lines += [f"{i}. {r.text}" for i, r in enumerate(model.sample(10, seed=args.seed), start=1)]
     rng = random.Random(args.seed)
-    for number in range(1, 4):
+    interpolations = []
+    for _ in range(3):
         first, second = rng.sample(sentences, 2)
-        lines += ["", f"Interpolation {number} ({args.steps} steps, linear, greedy) between two PTB test sentences:",
-                  "", f"- A: *{first}*", f"- B: *{second}*", "", "```"]
-        lines += [f"{r.position:.2f}  {r.text}" for r in model.interpolate(first, second, steps=args.steps)]
+        points = model.interpolate(first, second, steps=args.steps)
+        interpolations.append({"first": first, "second": second,
+                               "points": [[r.position, r.text] for r in points]})
+    sampled = [r.text for r in model.sample(1000, seed=args.seed, strategy="sample", temperature=1.0)]
+    speed = {name: throughput(model, strategy, args.seed, args.repeats)
+             for name, strategy in (("greedy", {}), ("sample", {"strategy": "sample"}),
+                                    ("beam5", {"strategy": "beam", "beam": 5}))}
+    return {
+        "benchmark": "generation_ptb",
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": "python " + shlex.join([os.path.relpath(sys.argv[0]), *sys.argv[1:]]),
+        "model": str(resolve_checkpoint(args.ptb_model)), "seed": args.seed,
+        "prior_samples_greedy": [r.text for r in model.sample(10, seed=args.seed)],
+        "interpolations": interpolations, "steps": args.steps,
+        "diversity": {"sampled (temperature 1)": diversity(sampled)},
+        "throughput": speed,
+        "hardware": {"cpu": cpu_model(), "logical_cores": os.cpu_count(),
+                     "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
+                     "load_average_1min": os.getloadavg()[0]},
+    }
+
+
+def ptb_markdown(payload: dict) -> str:
+    """The README's Penn Treebank examples and decoding speeds."""
+    lines = [f"Ten sentences decoded greedily from z ~ N(0, I) (`{payload['model']}`, seed {payload['seed']}):", ""]
+    lines += [f"{i}. {text}" for i, text in enumerate(payload["prior_samples_greedy"], start=1)]
+    for number, walk in enumerate(payload["interpolations"], start=1):
+        lines += ["", f"Interpolation {number} ({payload['steps']} steps, linear, greedy) between two "
+                  "PTB test sentences:", "", f"- A: *{walk['first']}*", f"- B: *{walk['second']}*", "", "```"]
+        lines += [f"{position:.2f}  {text}" for position, text in walk["points"]]
         lines.append("```")
-    return "\n".join(lines) + "\n"
+    d = payload["diversity"]["sampled (temperature 1)"]
+    s, hw = payload["throughput"], payload["hardware"]
+    lines += ["", f"1,000 prior samples at temperature 1: distinct-1 {d['distinct_1']:.3f}, distinct-2 "
+              f"{d['distinct_2']:.3f}, {100 * d['unique_sentences']:.1f}% unique, {d['mean_words']:.1f} words "
+              "on average.", "", "| decoding, batch 64 | sentences/s (median) | range |", "|---|---:|---:|"]
+    for name, label in (("greedy", "greedy"), ("sample", "sampling"), ("beam5", "beam search, width 5")):
+        lines.append(f"| {label} | {s[name]['sentences_per_s']:,.0f} | "
+                     f"{s[name]['min']:,.0f}-{s[name]['max']:,.0f} |")
+    lines += ["", f"Throughput: {s['greedy']['codes']} prior codes per repetition, one warm-up, median of "
+              f"{s['greedy']['repeats']}; {hw['cpu']}, {hw['logical_cores']} logical cores, "
+              f"{hw['torch_threads']} torch thread(s), 1-min load average {hw['load_average_1min']:.1f} "
+              "when it finished.", "", f"Command: `{payload['command']}`", ""]
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -194,14 +233,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "generation.json"),
                         help="results file (default benchmarks/results/generation.json)")
-    parser.add_argument("--ptb-model", help="instead: print README examples from this PTB model")
+    parser.add_argument("--ptb-model", help="instead: README examples and decoding speed of this PTB model "
+                        "(writes generation_ptb.json/.md next to --out)")
     parser.add_argument("--ptb-data", help="directory with ptb.test.txt (with --ptb-model)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.ptb_model:
         if not args.ptb_data:
             parser.error("--ptb-model needs --ptb-data")
-        print(ptb_examples(args), end="")
+        payload = ptb_examples(args)
+        out = Path(args.out).with_name("generation_ptb.json")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+        out.with_suffix(".md").write_text(ptb_markdown(payload), encoding="utf-8")
+        print(ptb_markdown(payload), end="")
         return 0
     payload = measure(args)
     out = Path(args.out)

@@ -124,3 +124,26 @@ def test_throughput_benchmark_measures_every_variant(tmp_path):
     assert all(isinstance(anchor["decode_sentences_per_s"][k], float)
                for k in ("greedy", "sample", "beam5", "encode"))
     assert "| anchor |" in result.stdout
+
+
+def test_generation_benchmark_reports_ptb_examples_and_decoding_speed(tmp_path, trained_run):
+    data = tmp_path / "ptb"
+    data.mkdir()
+    sentences = [s.text for s in splits(train=0, valid=0, test=200, seed=6)["test"]]
+    (data / "ptb.test.txt").write_text("".join(f" {s} \n" for s in sentences))
+    out = tmp_path / "results" / "generation.json"
+    result = run("generation.py", ["--ptb-model", str(trained_run), "--ptb-data", str(data),
+                                   "--steps", "5", "--repeats", "1", "--out", str(out)])
+    assert result.returncode == 0, result.stderr
+    payload = json.loads((tmp_path / "results" / "generation_ptb.json").read_text())
+    assert len(payload["prior_samples_greedy"]) == 10
+    assert len(payload["interpolations"]) == 3
+    for walk in payload["interpolations"]:
+        assert walk["first"] in sentences and walk["second"] in sentences
+        assert [position for position, _ in walk["points"]] == pytest.approx([0, 0.25, 0.5, 0.75, 1])
+    for name in ("greedy", "sample", "beam5"):
+        assert payload["throughput"][name]["sentences_per_s"] > 0
+        assert payload["throughput"][name]["batch"] == 64
+    markdown = (tmp_path / "results" / "generation_ptb.md").read_text()
+    assert markdown == result.stdout and "beam search, width 5" in markdown
+    assert not out.exists()  # the built-in corpus results are not overwritten
