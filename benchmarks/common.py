@@ -386,7 +386,11 @@ def markdown_report(title: str, payload: dict, extra_sections: list[str] | None 
               f"- Evaluation: {payload['eval_threads']} thread(s), one model after the other; "
               f"seed {payload['seed']}.",
               f"- Date: {payload['date']}.", "", "Benchmark command:", "", "```",
-              payload["command"], "```", "", "Training commands:", "", "```"]
+              payload["command"], "```", "",
+              "Training commands" + (" (runs reused with `--reuse`: these are the commands the options give; "
+                                     "each run's config.resolved.yaml was checked against them, except the "
+                                     "test file, which training only reads after its last step)"
+                                     if "--reuse" in payload["command"].split() else "") + ":", "", "```"]
     lines += list(payload["training_commands"].values()) + ["```", ""]
     return "\n".join(lines)
 
