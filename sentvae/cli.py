@@ -376,7 +376,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", choices=("mean", "cluster", "medoid"), default="cluster",
                    help="mean: one sentence from the mean code; cluster: decode k-means centroids; "
                         "medoid: the input sentences nearest the centroids (default cluster)")
-    p.add_argument("--length", type=int, default=60, metavar="WORDS", help="length budget (default 60)")
+    p.add_argument("--length", type=int, default=55, metavar="WORDS",
+                   help="length budget in words (default 55: the mean human summary of the Yelp dev groups)")
     p.add_argument("--no-rerank", action="store_true",
                    help="keep each centroid's best beam sentence (no input-overlap reranking)")
     p.add_argument("--beam", type=int, default=5, metavar="W", help="beam width (default 5)")

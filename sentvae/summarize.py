@@ -279,7 +279,7 @@ class SummaryOptions:
     and budgets of 50 words did not beat 55 (the mean dev summary length)."""
 
     method: str = "cluster"
-    length: int = 60  # word budget of a summary (cluster, medoid); `mean` gives one sentence
+    length: int = 55  # word budget of a summary (cluster, medoid); `mean` gives one sentence
     rerank: bool = True  # choose among candidates by input overlap
     n_best: int = 1  # rerank: beam hypotheses per code (1: only subset codes compete)
     subsets: int = 4  # rerank: random subsets of a cluster's sentences whose mean is decoded
