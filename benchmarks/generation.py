@@ -201,11 +201,14 @@ def ptb_examples(args) -> dict:
 
 def ptb_markdown(payload: dict) -> str:
     """The README's Penn Treebank examples and decoding speeds."""
-    lines = [f"Ten sentences decoded greedily from z ~ N(0, I) (`{payload['model']}`, seed {payload['seed']}):", ""]
-    lines += [f"{i}. {text}" for i, text in enumerate(payload["prior_samples_greedy"], start=1)]
+    # Code blocks and spans throughout: Markdown would take `<unk>` for an HTML tag and hide it.
+    lines = [f"Ten sentences decoded greedily from z ~ N(0, I) (`{payload['model']}`, seed {payload['seed']}):",
+             "", "```"]
+    lines += [f"{i:2d}. {text}" for i, text in enumerate(payload["prior_samples_greedy"], start=1)]
+    lines.append("```")
     for number, walk in enumerate(payload["interpolations"], start=1):
         lines += ["", f"Interpolation {number} ({payload['steps']} steps, linear, greedy) between two "
-                  "PTB test sentences:", "", f"- A: *{walk['first']}*", f"- B: *{walk['second']}*", "", "```"]
+                  "PTB test sentences:", "", f"- A: `{walk['first']}`", f"- B: `{walk['second']}`", "", "```"]
         lines += [f"{position:.2f}  {text}" for position, text in walk["points"]]
         lines.append("```")
     d = payload["diversity"]["sampled (temperature 1)"]
