@@ -92,6 +92,31 @@ def throughput(model, strategy: dict, seed: int, repeats: int, codes: int = 256,
             "repeats": repeats, "codes": codes, "batch": batch}
 
 
+def decoding_speeds(model, seed: int, repeats: int) -> dict:
+    """`throughput` of greedy decoding, sampling and beam search (width 5)."""
+    return {name: throughput(model, strategy, seed, repeats)
+            for name, strategy in (("greedy", {}), ("sample", {"strategy": "sample"}),
+                                   ("beam5", {"strategy": "beam", "beam": 5}))}
+
+
+def hardware() -> dict:
+    return {"cpu": cpu_model(), "logical_cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "torch": torch.__version__, "load_average_1min": os.getloadavg()[0]}
+
+
+def speed_lines(payload: dict) -> list[str]:
+    """Markdown: the decoding-speed table, how it was measured, and the command."""
+    s, hw = payload["throughput"], payload["hardware"]
+    lines = ["| decoding, batch 64 | sentences/s (median) | range |", "|---|---:|---:|"]
+    for name, label in (("greedy", "greedy"), ("sample", "sampling"), ("beam5", "beam search, width 5")):
+        lines.append(f"| {label} | {s[name]['sentences_per_s']:,.0f} | "
+                     f"{s[name]['min']:,.0f}-{s[name]['max']:,.0f} |")
+    return lines + ["", f"Throughput: {s['greedy']['codes']} prior codes per repetition, one warm-up, median of "
+                    f"{s['greedy']['repeats']}; {hw['cpu']}, {hw['logical_cores']} logical cores, "
+                    f"{hw['torch_threads']} torch thread(s), 1-min load average {hw['load_average_1min']:.1f} "
+                    "when it finished.", "", f"Command: `{payload['command']}`", ""]
+
+
 def measure(args) -> dict:
     model = SentenceVAE.from_pretrained(args.model)
     seed = run_seed(args.model)
@@ -105,9 +130,7 @@ def measure(args) -> dict:
     real = [s.text for s in splits(train=1000, valid=0, test=0, seed=seed)["train"]]
     quality_seconds = time.perf_counter() - started
 
-    speed = {name: throughput(model, strategy, args.seed, args.repeats)
-             for name, strategy in (("greedy", {}), ("sample", {"strategy": "sample"}),
-                                    ("beam5", {"strategy": "beam", "beam": 5}))}
+    speed = decoding_speeds(model, args.seed, args.repeats)
     grammatical = {"greedy_prior_samples": share(greedy), "interpolation_points": share(points),
                    "sampled_prior_samples": share(sampled), "beam5_prior_samples": share(beam),
                    "real_training_sentences": share(real)}
@@ -127,14 +150,12 @@ def measure(args) -> dict:
         "throughput": speed,
         "examples": {"greedy": greedy[:5], "sampled": sampled[:5], "interpolation": points[:args.steps]},
         "quality_seconds": quality_seconds,
-        "hardware": {"cpu": cpu_model(), "logical_cores": os.cpu_count(),
-                     "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
-                     "load_average_1min": os.getloadavg()[0]},
+        "hardware": hardware(),
     }
 
 
 def markdown(payload: dict) -> str:
-    g, d, s, hw = payload["grammatical"], payload["diversity"], payload["throughput"], payload["hardware"]
+    g, d = payload["grammatical"], payload["diversity"]
     settings = payload["settings"]
     lines = ["## Generation on the built-in corpus", "",
              f"Model `{payload['model']}`; seed {payload['seed']}.", "",
@@ -153,15 +174,7 @@ def markdown(payload: dict) -> str:
     for name, figures in d.items():
         lines.append(f"| {name} | {figures['distinct_1']:.3f} | {figures['distinct_2']:.3f} | "
                      f"{100 * figures['unique_sentences']:.1f}% | {figures['mean_words']:.1f} |")
-    lines += ["", "| decoding, batch 64 | sentences/s (median) | range |", "|---|---:|---:|"]
-    for name, label in (("greedy", "greedy"), ("sample", "sampling"), ("beam5", "beam search, width 5")):
-        lines.append(f"| {label} | {s[name]['sentences_per_s']:,.0f} | "
-                     f"{s[name]['min']:,.0f}-{s[name]['max']:,.0f} |")
-    lines += ["", f"Throughput: {s['greedy']['codes']} prior codes per repetition, one warm-up, median of "
-              f"{s['greedy']['repeats']}; {hw['cpu']}, {hw['logical_cores']} logical cores, "
-              f"{hw['torch_threads']} torch thread(s), 1-min load average {hw['load_average_1min']:.1f} "
-              "when it finished.", "", f"Command: `{payload['command']}`", ""]
-    return "\n".join(lines)
+    return "\n".join(lines + [""] + speed_lines(payload))
 
 
 # --- PTB examples for the README ------------------------------------------------------------------
@@ -181,9 +194,7 @@ def ptb_examples(args) -> dict:
         interpolations.append({"first": first, "second": second,
                                "points": [[r.position, r.text] for r in points]})
     sampled = [r.text for r in model.sample(1000, seed=args.seed, strategy="sample", temperature=1.0)]
-    speed = {name: throughput(model, strategy, args.seed, args.repeats)
-             for name, strategy in (("greedy", {}), ("sample", {"strategy": "sample"}),
-                                    ("beam5", {"strategy": "beam", "beam": 5}))}
+    speed = decoding_speeds(model, args.seed, args.repeats)
     return {
         "benchmark": "generation_ptb",
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -193,9 +204,7 @@ def ptb_examples(args) -> dict:
         "interpolations": interpolations, "steps": args.steps,
         "diversity": {"sampled (temperature 1)": diversity(sampled)},
         "throughput": speed,
-        "hardware": {"cpu": cpu_model(), "logical_cores": os.cpu_count(),
-                     "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
-                     "load_average_1min": os.getloadavg()[0]},
+        "hardware": hardware(),
     }
 
 
@@ -212,18 +221,10 @@ def ptb_markdown(payload: dict) -> str:
         lines += [f"{position:.2f}  {text}" for position, text in walk["points"]]
         lines.append("```")
     d = payload["diversity"]["sampled (temperature 1)"]
-    s, hw = payload["throughput"], payload["hardware"]
     lines += ["", f"1,000 prior samples at temperature 1: distinct-1 {d['distinct_1']:.3f}, distinct-2 "
               f"{d['distinct_2']:.3f}, {100 * d['unique_sentences']:.1f}% unique, {d['mean_words']:.1f} words "
-              "on average.", "", "| decoding, batch 64 | sentences/s (median) | range |", "|---|---:|---:|"]
-    for name, label in (("greedy", "greedy"), ("sample", "sampling"), ("beam5", "beam search, width 5")):
-        lines.append(f"| {label} | {s[name]['sentences_per_s']:,.0f} | "
-                     f"{s[name]['min']:,.0f}-{s[name]['max']:,.0f} |")
-    lines += ["", f"Throughput: {s['greedy']['codes']} prior codes per repetition, one warm-up, median of "
-              f"{s['greedy']['repeats']}; {hw['cpu']}, {hw['logical_cores']} logical cores, "
-              f"{hw['torch_threads']} torch thread(s), 1-min load average {hw['load_average_1min']:.1f} "
-              "when it finished.", "", f"Command: `{payload['command']}`", ""]
-    return "\n".join(lines)
+              "on average.", ""]
+    return "\n".join(lines + speed_lines(payload))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -248,8 +249,9 @@ def main(argv: list[str] | None = None) -> int:
         out = Path(args.out).with_name("generation_ptb.json")
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
-        out.with_suffix(".md").write_text(ptb_markdown(payload), encoding="utf-8")
-        print(ptb_markdown(payload), end="")
+        markdown_text = ptb_markdown(payload)
+        out.with_suffix(".md").write_text(markdown_text, encoding="utf-8")
+        print(markdown_text, end="")
         return 0
     payload = measure(args)
     out = Path(args.out)
