@@ -8,7 +8,9 @@ What it measures, on the same sentences and the same model sizes:
   code does — pad every batch to 60 tokens, run the GRUs over the padding, project every position
   to the vocabulary — and of sentvae with its levers switched on one at a time: packed GRUs +
   real-position projection, then length bucketing, then bf16 autocast (reported, kept off when it
-  does not help on this CPU);
+  does not help on this CPU); and two levers that change more than the schedule of the same
+  computation, reported apart: 4x larger batches, and an adaptive softmax (a different output layer:
+  its effect on NLL is measured by training, not here);
 - the model's FLOPs per target token (encoder, decoder, output projection; forward + backward) and
   the machine's matrix-multiply rate measured by a timed GEMM in the same run, hence the fraction of
   that limit that training reaches;
@@ -19,6 +21,7 @@ Writes benchmarks/results/throughput.json and prints a Markdown table.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -44,6 +47,12 @@ ANCHOR = dict(embed_dim=300, encoder_hidden_dim=256, decoder_hidden_dim=256, lat
 REFERENCE_LENGTH = 60
 LARGE_BATCH_FACTOR = 4  # the batch-size lever: 4x the anchor batch of 32
 LARGE_BATCH_KEY = "sentvae_packed_bucketed_batch_x4"
+ADAPTIVE_KEY = "sentvae_packed_bucketed_adaptive"
+
+
+def adaptive_cutoffs(vocab: int) -> list[int]:
+    """The adaptive-softmax lever's clusters: ids < 2,000 in the head, 2,000-6,000, then the rest."""
+    return [c for c in (2000, 6000) if c < vocab] or [max(1, vocab // 4)]
 
 
 class PaddedReference(nn.Module):
@@ -157,13 +166,17 @@ def training_throughputs(cfg: ModelConfig, ids: list[list[int]], batch_size: int
     seconds, tokens = time_training(reference_step(reference, torch.optim.AdamW(reference.parameters())),
                                     random_batches)
     results["reference_padded_60"] = tokens / seconds
-    # (name, batches, bf16, untimed warm-up batches): the large batches are 4x fewer, so one warm-up
-    for name, batches, bf16, warmup in (("sentvae_packed", random_batches, False, 3),
-                                        ("sentvae_packed_bucketed", bucketed, False, 3),
-                                        ("sentvae_packed_bucketed_bf16", bucketed, True, 3),
-                                        (LARGE_BATCH_KEY, bucketed_large, False, 1)):
+    adaptive = dataclasses.replace(cfg, tie_embeddings=False,
+                                   adaptive_softmax_cutoffs=adaptive_cutoffs(cfg.vocab_size))
+    # (name, model config, batches, bf16, untimed warm-up batches): the large batches are 4x fewer,
+    # so one warm-up
+    for name, variant, batches, bf16, warmup in (("sentvae_packed", cfg, random_batches, False, 3),
+                                                 ("sentvae_packed_bucketed", cfg, bucketed, False, 3),
+                                                 ("sentvae_packed_bucketed_bf16", cfg, bucketed, True, 3),
+                                                 (LARGE_BATCH_KEY, cfg, bucketed_large, False, 1),
+                                                 (ADAPTIVE_KEY, adaptive, bucketed, False, 3)):
         torch.manual_seed(seed)
-        model = SentenceVAE(cfg).train()
+        model = SentenceVAE(variant).train()
         seconds, tokens = time_training(sentvae_step(model, torch.optim.AdamW(model.parameters()), bf16),
                                         batches, warmup=warmup)
         results[name] = tokens / seconds
@@ -243,7 +256,8 @@ def main(argv=None) -> int:
         ptb_model, _ = load_config(Path(__file__).resolve().parent.parent / "configs" / "ptb.yaml")
         sizes["ptb_config"] = {k: getattr(ptb_model, k) for k in
                                ("embed_dim", "encoder_hidden_dim", "decoder_hidden_dim", "latent_dim",
-                                "bidirectional", "word_dropout", "output_dropout", "embed_dropout")}
+                                "bidirectional", "tie_embeddings", "word_dropout", "output_dropout",
+                                "embed_dropout")}
 
     report = {"corpus": corpus, "sentences": len(ids), "vocab_size": tokenizer.vocab_size,
               "batch_size": 32, "timed_steps": args.steps, "hardware": hardware(),
@@ -254,11 +268,13 @@ def main(argv=None) -> int:
         train = training_throughputs(cfg, ids, batch_size=32, steps=args.steps, seed=0)
         flops = flops_per_token(cfg, tokenizer.vocab_size)
         best = max(v for k, v in train.items()
-                   if k.startswith("sentvae") and not k.endswith("bf16") and k != LARGE_BATCH_KEY)
+                   if k.startswith("sentvae") and not k.endswith("bf16") and k not in (LARGE_BATCH_KEY, ADAPTIVE_KEY))
         report[name] = {
             "model": size, "train_tokens_per_s": train, "flops": flops,
             "speedup_vs_reference": best / train["reference_padded_60"],
             "speedup_large_batch_vs_reference": train[LARGE_BATCH_KEY] / train["reference_padded_60"],
+            "adaptive_softmax_cutoffs": adaptive_cutoffs(cfg.vocab_size),
+            "speedup_adaptive_vs_reference": train[ADAPTIVE_KEY] / train["reference_padded_60"],
             "training_flops_per_s": best * flops["training_per_token"],
             "decode_sentences_per_s": decoding_throughputs(cfg, tokenizer, texts),
         }
@@ -285,8 +301,9 @@ def markdown(report: dict) -> str:
              f"1-minute load average {report['load_average_1min']:.1f} at the end.", "",
              f"| size | reference (pad 60) tok/s | packed | + bucketing | + bf16 | speed-up | % of GEMM rate | "
              f"bucketing, batch {LARGE_BATCH_FACTOR * report['batch_size']} | its speed-up | "
+             "bucketing, adaptive softmax | its speed-up | "
              "greedy sent/s | sample sent/s | beam 5 sent/s | encode sent/s |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     fmt = lambda v: f"{v:,.0f}" if isinstance(v, (int, float)) else "n/a"  # noqa: E731
     for name in ("anchor", "ptb_config"):
         if name not in report:
@@ -297,6 +314,7 @@ def markdown(report: dict) -> str:
                      f"{fmt(t['sentvae_packed_bucketed'])} | {fmt(t['sentvae_packed_bucketed_bf16'])} | "
                      f"{r['speedup_vs_reference']:.1f}x | {100 * r['fraction_of_gemm_rate']:.0f}% | "
                      f"{fmt(t[LARGE_BATCH_KEY])} | {r['speedup_large_batch_vs_reference']:.1f}x | "
+                     f"{fmt(t[ADAPTIVE_KEY])} | {r['speedup_adaptive_vs_reference']:.1f}x | "
                      f"{fmt(d.get('greedy'))} | {fmt(d.get('sample'))} | {fmt(d.get('beam5'))} | {fmt(d.get('encode'))} |")
     return "\n".join(lines)
 

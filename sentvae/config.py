@@ -45,6 +45,11 @@ class ModelConfig:
     use_latent: bool = True
     latent_every_step: bool = True  # concatenate z to the decoder input embedding at every step
     tie_embeddings: bool = False  # output projection shares the decoder embedding (needs embed_dim == decoder_hidden_dim)
+    # Adaptive softmax (Grave et al. 2017): ids below the first cutoff get a full-size output row;
+    # rarer ids share clusters with smaller projections (size H / div^i). [] = the full softmax.
+    # Word vocabularies are ordered by frequency, so e.g. [2000, 6000] on a 10k vocabulary.
+    adaptive_softmax_cutoffs: list[int] = field(default_factory=list)
+    adaptive_softmax_div: float = 4.0
     word_dropout: float = 0.3  # Bowman et al. 2016: decoder inputs replaced by <unk> in training
     embed_dropout: float = 0.0  # dropout on embeddings (encoder and decoder)
     output_dropout: float = 0.3  # dropout on decoder GRU outputs before the vocabulary projection
@@ -67,6 +72,23 @@ class ModelConfig:
         if self.tie_embeddings and self.embed_dim != self.decoder_hidden_dim:
             raise ConfigError("model.tie_embeddings needs embed_dim == decoder_hidden_dim "
                               f"(got {self.embed_dim} and {self.decoder_hidden_dim})")
+        cutoffs = self.adaptive_softmax_cutoffs
+        if cutoffs:
+            if self.tie_embeddings:
+                raise ConfigError("model.tie_embeddings and model.adaptive_softmax_cutoffs exclude each other")
+            if cutoffs[0] < 1 or any(b <= a for a, b in zip(cutoffs, cutoffs[1:])):
+                raise ConfigError("model.adaptive_softmax_cutoffs must be increasing positive token "
+                                  f"counts, got {cutoffs}")
+            if self.vocab_size and cutoffs[-1] >= self.vocab_size:
+                raise ConfigError(f"model.adaptive_softmax_cutoffs: the largest cutoff ({cutoffs[-1]}) must "
+                                  f"be below the vocabulary size ({self.vocab_size})")
+            if self.adaptive_softmax_div < 1:
+                raise ConfigError(f"model.adaptive_softmax_div must be >= 1, got {self.adaptive_softmax_div}")
+            smallest = int(self.decoder_hidden_dim // self.adaptive_softmax_div ** len(cutoffs))
+            if smallest < 1:
+                raise ConfigError(f"model.adaptive_softmax_div {self.adaptive_softmax_div:g} leaves the last of "
+                                  f"{len(cutoffs)} clusters no dimensions (decoder_hidden_dim "
+                                  f"{self.decoder_hidden_dim}); use a smaller div or fewer cutoffs")
 
 
 @dataclass
@@ -181,6 +203,11 @@ def _as_float(value) -> float | None:
 
 def _coerce(value, annotation, key: str):
     """Check (and gently convert) `value` against a field's type; raise ConfigError naming `key`."""
+    if typing.get_origin(annotation) is list:
+        (item_type,) = typing.get_args(annotation)
+        if not isinstance(value, list):
+            raise ConfigError(f"config key {key!r} must be a list such as [2000, 6000], got {value!r}")
+        return [_coerce(item, item_type, f"{key}[{i}]") for i, item in enumerate(value)]
     allowed = typing.get_args(annotation) if isinstance(annotation, types.UnionType) else (annotation,)
     if value is None:
         if type(None) in allowed:
@@ -215,7 +242,7 @@ def build(cls, values: dict, section: str):
 
 
 def _parse_scalar(text: str):
-    """`--set` values are YAML scalars: 3, 0.5, true, null, words."""
+    """`--set` values are YAML scalars (3, 0.5, true, null, words) or flow lists ([2000, 6000])."""
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError:

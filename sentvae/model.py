@@ -78,7 +78,13 @@ class Decoder(nn.Module):
         self.latent_to_hidden = (nn.Linear(cfg.latent_dim, cfg.decoder_layers * cfg.decoder_hidden_dim)
                                  if cfg.has_latent else None)
         self.output_dropout = nn.Dropout(cfg.output_dropout)
-        self.output = nn.Linear(cfg.decoder_hidden_dim, cfg.vocab_size)
+        self.adaptive = bool(cfg.adaptive_softmax_cutoffs)
+        if self.adaptive:
+            self.output = nn.AdaptiveLogSoftmaxWithLoss(
+                cfg.decoder_hidden_dim, cfg.vocab_size, cutoffs=list(cfg.adaptive_softmax_cutoffs),
+                div_value=cfg.adaptive_softmax_div, head_bias=True)
+        else:
+            self.output = nn.Linear(cfg.decoder_hidden_dim, cfg.vocab_size)
         if cfg.tie_embeddings:
             # N(0, 1) embeddings would give the shared projection logits of size ~sqrt(H) at
             # initialisation; scale them like the projection they also are.
@@ -91,8 +97,7 @@ class Decoder(nn.Module):
         """z (B, Z) -> h0 (layers, B, H): tanh(W z + b) per layer; zeros without a latent."""
         layers, hidden = self.cfg.decoder_layers, self.cfg.decoder_hidden_dim
         if self.latent_to_hidden is None or z is None:
-            weight = self.output.weight
-            return weight.new_zeros(layers, batch_size, hidden)
+            return self.embedding.weight.new_zeros(layers, batch_size, hidden)
         h0 = torch.tanh(self.latent_to_hidden(z))  # (B, layers * H)
         return h0.view(batch_size, layers, hidden).transpose(0, 1).contiguous()
 
@@ -103,23 +108,45 @@ class Decoder(nn.Module):
             embedded = torch.cat([embedded, z.unsqueeze(1).expand(-1, ids.size(1), -1)], dim=-1)
         return embedded
 
-    def forward(self, inputs: torch.Tensor, lengths: torch.Tensor,
-                z: torch.Tensor | None) -> torch.Tensor:
-        """Teacher-forced logits of the real positions only.
-
-        inputs (B, T) decoder input ids, lengths (B,), z (B, Z) or None
-        -> logits (N, V) in packed order, N = sum(lengths).
-        """
+    def _outputs(self, inputs: torch.Tensor, lengths: torch.Tensor,
+                 z: torch.Tensor | None) -> torch.Tensor:
+        """GRU outputs of the real positions, dropout applied: (N, H) in packed order."""
         h0 = self.initial_hidden(z, inputs.size(0))
         outputs, _ = self.rnn(_pack(self._inputs(inputs, z), lengths), h0)
-        return self.output(self.output_dropout(outputs.data))  # (N, V)
+        return self.output_dropout(outputs.data)  # (N, H)
+
+    def scores(self, outputs: torch.Tensor) -> torch.Tensor:
+        """outputs (R, H) -> next-token scores (R, V): logits, or log-probabilities with the
+        adaptive softmax (also valid logits: log_softmax leaves them unchanged)."""
+        return self.output.log_prob(outputs) if self.adaptive else self.output(outputs)
+
+    def forward(self, inputs: torch.Tensor, lengths: torch.Tensor,
+                z: torch.Tensor | None) -> torch.Tensor:
+        """Teacher-forced scores of the real positions only.
+
+        inputs (B, T) decoder input ids, lengths (B,), z (B, Z) or None
+        -> scores (N, V) in packed order, N = sum(lengths).
+        """
+        return self.scores(self._outputs(inputs, lengths, z))
+
+    def target_nll(self, inputs: torch.Tensor, lengths: torch.Tensor, z: torch.Tensor | None,
+                   targets: torch.Tensor) -> torch.Tensor:
+        """-log p(target) of every real position: targets (N,) in packed order -> (N,) float32.
+
+        The adaptive softmax scores only the head and the clusters the targets fall in, never the
+        whole vocabulary: that is where its speed comes from.
+        """
+        outputs = self._outputs(inputs, lengths, z)  # (N, H)
+        if self.adaptive:
+            return -self.output(outputs, targets).output.float()
+        return F.cross_entropy(self.output(outputs).float(), targets, reduction="none")
 
     def step(self, tokens: torch.Tensor, hidden: torch.Tensor,
              z: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
-        """One decoding step: tokens (B,), hidden (layers, B, H) -> logits (B, V), new hidden."""
+        """One decoding step: tokens (B,), hidden (layers, B, H) -> scores (B, V), new hidden."""
         inputs = self._inputs(tokens.unsqueeze(1), z)  # (B, 1, E [+ Z])
         outputs, hidden = self.rnn(inputs, hidden)  # (B, 1, H)
-        return self.output(self.output_dropout(outputs[:, 0])), hidden
+        return self.scores(self.output_dropout(outputs[:, 0])), hidden
 
 
 def word_dropout(inputs: torch.Tensor, rate: float, uniform: torch.Tensor | None = None) -> torch.Tensor:
@@ -153,7 +180,7 @@ class SentenceVAE(nn.Module):
 
     @property
     def device(self) -> torch.device:
-        return self.decoder.output.weight.device
+        return self.decoder.embedding.weight.device
 
     # --- training / scoring ----------------------------------------------------------------
     def posterior(self, tokens: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -186,12 +213,11 @@ class SentenceVAE(nn.Module):
         if self.training:
             uniform = None if drop_uniform is None else drop_uniform[:, : inputs.size(1)].to(inputs.device)
             inputs = word_dropout(inputs, self.cfg.word_dropout, uniform=uniform)
-        logits = self.decoder(inputs, lengths, z)  # (N, V)
         batch = tokens.size(0)
-        packed_targets = _pack(targets, lengths).data  # (N,) same order as logits
+        packed_targets = _pack(targets, lengths).data  # (N,) in the decoder's packed order
         owner = _pack(torch.arange(batch, device=tokens.device).unsqueeze(1).expand_as(targets),
                       lengths).data  # (N,) sentence index of each row
-        token_nll = F.cross_entropy(logits.float(), packed_targets, reduction="none")  # (N,)
+        token_nll = self.decoder.target_nll(inputs, lengths, z, packed_targets)  # (N,)
         nll = token_nll.new_zeros(batch).index_add_(0, owner, token_nll)  # (B,)
         return VAEOutput(nll=nll, num_tokens=lengths.to(nll.device, torch.float32), mu=mu,
                          logvar=logvar, z=z)

@@ -301,6 +301,7 @@ def train(model_cfg: ModelConfig, train_cfg: TrainConfig, resume: bool = False,
     if world.is_main:
         world.barrier()
     model_cfg.vocab_size = tokenizer.vocab_size
+    model_cfg.validate()  # checks that depend on the vocabulary size (adaptive softmax cutoffs)
     train_split, valid_split = splits["train"], splits["valid"]
     for name, split in splits.items():
         if split.dropped or split.truncated:

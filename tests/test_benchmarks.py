@@ -119,10 +119,12 @@ def test_throughput_benchmark_measures_every_variant(tmp_path):
     anchor = report["anchor"]
     assert set(anchor["train_tokens_per_s"]) == {"reference_padded_60", "sentvae_packed",
                                                  "sentvae_packed_bucketed", "sentvae_packed_bucketed_bf16",
-                                                 "sentvae_packed_bucketed_batch_x4"}
+                                                 "sentvae_packed_bucketed_batch_x4",
+                                                 "sentvae_packed_bucketed_adaptive"}
     assert all(v > 0 for v in anchor["train_tokens_per_s"].values())
     assert anchor["speedup_vs_reference"] > 0 and 0 < anchor["fraction_of_gemm_rate"]
-    assert anchor["speedup_large_batch_vs_reference"] > 0
+    assert anchor["speedup_large_batch_vs_reference"] > 0 and anchor["speedup_adaptive_vs_reference"] > 0
+    assert anchor["adaptive_softmax_cutoffs"] and anchor["adaptive_softmax_cutoffs"][-1] < report["vocab_size"]
     assert all(isinstance(anchor["decode_sentences_per_s"][k], float)
                for k in ("greedy", "sample", "beam5", "encode"))
     assert "| anchor |" in result.stdout

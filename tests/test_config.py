@@ -70,3 +70,21 @@ def test_unknown_section_and_missing_file(tmp_path):
 def test_tied_embeddings_need_matching_sizes():
     with pytest.raises(ConfigError, match="tie_embeddings"):
         load_config(None, ["tie_embeddings=true", "embed_dim=10", "decoder_hidden_dim=20"])
+
+
+def test_adaptive_softmax_cutoffs_are_a_list_checked_by_name():
+    model_cfg, _ = load_config(None, ["adaptive_softmax_cutoffs=[2000, 6000]"])
+    assert model_cfg.adaptive_softmax_cutoffs == [2000, 6000]
+    with pytest.raises(ConfigError, match=r"adaptive_softmax_cutoffs.*list"):
+        load_config(None, ["adaptive_softmax_cutoffs=2000"])
+    with pytest.raises(ConfigError, match=r"adaptive_softmax_cutoffs\[1\]"):
+        load_config(None, ["adaptive_softmax_cutoffs=[2000, many]"])
+    with pytest.raises(ConfigError, match="increasing"):
+        load_config(None, ["adaptive_softmax_cutoffs=[6000, 2000]"])
+    with pytest.raises(ConfigError, match="exclude each other"):
+        load_config(None, ["adaptive_softmax_cutoffs=[100]", "tie_embeddings=true", "embed_dim=256"])
+    with pytest.raises(ConfigError, match="no dimensions"):
+        load_config(None, ["adaptive_softmax_cutoffs=[10, 20]", "decoder_hidden_dim=14"])
+    model_cfg.vocab_size = 5000
+    with pytest.raises(ConfigError, match=r"largest cutoff \(6000\).*vocabulary size \(5000\)"):
+        model_cfg.validate()

@@ -53,9 +53,9 @@ def test_word_dropout_at_one_replaces_everything_but_bos_and_padding():
 def test_word_dropout_only_in_training(monkeypatch):
     model = tiny(word_dropout=1.0)
     seen = []
-    original = model.decoder.forward
-    monkeypatch.setattr(model.decoder, "forward",
-                        lambda inputs, lengths, z: seen.append(inputs.clone()) or original(inputs, lengths, z))
+    original = model.decoder.target_nll
+    monkeypatch.setattr(model.decoder, "target_nll",
+                        lambda inputs, *rest: seen.append(inputs.clone()) or original(inputs, *rest))
     tokens, lengths = collate(BATCH)
     model.eval()(tokens, lengths)
     model.train()(tokens, lengths)
@@ -104,6 +104,43 @@ def test_latent_every_step_switch_and_tied_embeddings():
     assert model.decoder.output.weight is model.decoder.embedding.weight
     tokens, lengths = collate(BATCH)
     assert model(tokens, lengths).nll.shape == (4,)
+
+
+def test_adaptive_softmax_is_a_normalised_distribution_scored_without_the_full_vocabulary(monkeypatch):
+    model = tiny(adaptive_softmax_cutoffs=[10, 25], adaptive_softmax_div=2.0)
+    tokens, lengths = collate([[5, 6, 30], [8, 39], [12, 20, 11, 26, 14], [15]])  # every cluster used
+    out = model(tokens, lengths)
+    scores = model.decoder(tokens[:, :-1], lengths, out.z)  # (N, V) log-probabilities
+    assert scores.shape == (int(lengths.sum()), V)
+    assert torch.allclose(scores.exp().sum(-1), torch.ones(scores.size(0)), atol=1e-5)
+    # the training path (head + the targets' clusters only) gives the same per-sentence NLL
+    targets = torch.nn.utils.rnn.pack_padded_sequence(tokens[:, 1:], lengths, batch_first=True,
+                                                      enforce_sorted=False).data
+    by_row = -scores.gather(1, targets.unsqueeze(1))[:, 0]
+    assert torch.allclose(model.decoder.target_nll(tokens[:, :-1], lengths, out.z, targets), by_row,
+                          atol=1e-5)
+    assert torch.allclose(out.nll.sum(), by_row.sum(), atol=1e-4)
+    # training never asks for the whole distribution
+    monkeypatch.setattr(model.decoder.output, "log_prob", lambda *_: pytest.fail("full softmax"))
+    model.train()(tokens, lengths).nll.sum().backward()
+    assert model.decoder.output.tail[1][1].weight.grad is not None  # rare words learn
+
+
+def test_adaptive_softmax_decodes_with_the_probabilities_it_trains_on():
+    from sentvae.decoding import DecodingOptions, _decode_stepwise
+    from sentvae.tokenizer import EOS_ID
+
+    model = tiny(adaptive_softmax_cutoffs=[10, 25], adaptive_softmax_div=2.0)
+    with torch.no_grad():
+        model.decoder.output.head.bias[EOS_ID] += 2.0  # sentences end within max_length
+    z = torch.randn(16, 6)
+    for strategy in ("greedy", "sample"):
+        ids, logprob = _decode_stepwise(model, z, 16, DecodingOptions(strategy=strategy, max_length=30),
+                                        torch.Generator().manual_seed(0))
+        assert all(len(row) < 30 for row in ids)
+        tokens, lengths = collate(ids)
+        teacher_forced = -model(tokens, lengths, z=z).nll  # (16,) includes <eos>
+        assert torch.allclose(teacher_forced, torch.tensor(logprob), atol=1e-4)
 
 
 def test_the_latent_changes_the_decoder():

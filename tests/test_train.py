@@ -123,3 +123,29 @@ def test_a_test_file_is_scored_with_the_best_checkpoint(tmp_path):
     records = [json.loads(l) for l in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [r["split"] for r in records].count("test") == 1
     assert 10 < summary["peak_rss_mb"] < 100_000
+
+
+def test_an_adaptive_softmax_model_trains_and_round_trips(tmp_path):
+    from sentvae.data import collate
+    from sentvae.model import SentenceVAE
+
+    model_cfg, train_cfg = tiny_configs(tmp_path / "run", "model.adaptive_softmax_cutoffs=[40, 150]",
+                                        "train.max_steps=80", "train.eval_every=40",
+                                        "train.builtin_train_size=1000")
+    summary = train(model_cfg, train_cfg, **QUIET)
+    first, last = validation_records(tmp_path / "run")[0], summary["last_valid"]
+    assert last["elbo_per_sentence"] < first["elbo_per_sentence"]
+    model = SentenceVAE.from_pretrained(tmp_path / "run")
+    assert model.cfg.adaptive_softmax_cutoffs == [40, 150] and model.decoder.adaptive
+    model.save_pretrained(tmp_path / "copy")
+    again = SentenceVAE.from_pretrained(tmp_path / "copy")
+    tokens, lengths = collate(model.tokenizer.encode_batch(["the dog sees a cat .", "did the cats sleep ?"]))
+    assert torch.equal(model(tokens, lengths).nll, again(tokens, lengths).nll)
+    assert all(g.text for g in model.sample(4, seed=0, strategy="beam"))
+
+
+def test_cutoffs_beyond_the_vocabulary_are_refused_by_name(tmp_path):
+    model_cfg, train_cfg = tiny_configs(tmp_path / "run", "model.adaptive_softmax_cutoffs=[100, 5000]",
+                                        "train.max_steps=5", "train.builtin_train_size=200")
+    with pytest.raises(SentvaeError, match=r"adaptive_softmax_cutoffs.*5000.*vocabulary size"):
+        train(model_cfg, train_cfg, **QUIET)
