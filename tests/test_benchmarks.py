@@ -151,3 +151,29 @@ def test_generation_benchmark_reports_ptb_examples_and_decoding_speed(tmp_path, 
     markdown = (tmp_path / "results" / "generation_ptb.md").read_text()
     assert markdown == result.stdout and "beam search, width 5" in markdown
     assert not out.exists()  # the built-in corpus results are not overwritten
+
+
+def test_levers_benchmark_trains_the_baseline_and_the_lever_and_compares_them(tmp_path):
+    data = tmp_path / "ptb"
+    data.mkdir()
+    for name, sentences in splits(train=300, valid=40, test=0, seed=4).items():
+        if name != "test":
+            (data / f"ptb.{name}.txt").write_text("".join(f" {s.text} \n" for s in sentences))
+    options = ["--data", str(data), "--lever", "batch_128", "--epochs", "1",
+               "--work-dir", str(tmp_path / "work"), "--results-dir", str(tmp_path / "results")]
+    for override in TINY:
+        if not override.startswith("train.batch_size"):  # the lever's own setting must stand
+            options += ["--set", override]
+    result = run("levers.py", options)
+    assert result.returncode == 0, result.stderr[-2000:]
+    entry = json.loads((tmp_path / "results" / "levers.json").read_text())["batch_128"]
+    base, lever = entry["runs"]["baseline"], entry["runs"]["batch_128"]
+    # the lever's overrides reached its run (and only its run): about half as many steps per epoch
+    assert 2 * lever["training"]["steps"] - 1 <= base["training"]["steps"] <= 2 * lever["training"]["steps"]
+    assert entry["speedup_tokens_per_s"] > 0
+    assert entry["valid_neg_elbo_change"] == pytest.approx(
+        lever["best_valid"]["elbo_per_sentence"] - base["best_valid"]["elbo_per_sentence"])
+    assert "batch 128" in (tmp_path / "results" / "levers.md").read_text()
+    again = run("levers.py", options)  # the runs exist: refused without --reuse, kept with it
+    assert again.returncode == 2 and "--reuse" in again.stderr
+    assert run("levers.py", options + ["--reuse"]).returncode == 0

@@ -1,0 +1,130 @@
+"""Speed levers that change the computation, each A/B-tested against the same run without it.
+
+    python benchmarks/levers.py --data ../shared/data/ptb --lever adaptive_softmax --epochs 2
+    python benchmarks/levers.py --data ../shared/data/ptb --lever batch_128 --epochs 2
+
+Packing, real-position projection and length bucketing are exact (tests show that a sentence's
+loss does not depend on its batch), so they need no accuracy check. The levers here are not exact:
+an adaptive softmax is a different output layer, a larger batch a different optimisation. For one
+lever, this script trains `configs/ptb.yaml` unchanged and with the lever's overrides, same seed,
+same number of epochs, one thread each, at the same time (so both tokens/s figures come from the
+same minutes of the same machine), and reports the speed-up and the best validation -ELBO at
+beta = 1 of each — the cost of the speed, if any. Results accumulate, one entry per lever, in
+benchmarks/results/levers.json and levers.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import (REPO, RESULTS, ModelSpec, echo, fail, hardware, relative,  # noqa: E402
+                    train_all, training_summary)
+
+BASELINE = ModelSpec("baseline", "configs/ptb.yaml as shipped")
+LEVERS = {
+    # A different output layer: only the head (ids < 2,000) and the targets' clusters are scored in
+    # training. The tail clusters have their own projections, so the embedding cannot be tied.
+    "adaptive_softmax": ModelSpec("adaptive_softmax", "adaptive softmax, cutoffs [2000, 6000], div 4, untied",
+                                  ["model.tie_embeddings=false", "model.adaptive_softmax_cutoffs=[2000, 6000]",
+                                   "model.adaptive_softmax_div=4"]),
+    # 2x the config's batch of 64, Adam's learning rate x1.5 (between square-root and linear
+    # scaling); schedules given in steps are halved so that they cover the same data.
+    "batch_128": ModelSpec("batch_128", "batch 128, learning rate x1.5, step schedules halved",
+                           ["train.batch_size=128", "train.lr=0.003", "train.warmup_steps=150",
+                            "train.kl_warmup_steps=500"]),
+}
+
+
+def validation_at_best(run_dir: Path) -> dict:
+    """The validation record with the lowest -ELBO (beta = 1) of a run's metrics.jsonl."""
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
+               if line.strip()]
+    valid = [r for r in records if r.get("split") == "valid"]
+    if not valid:
+        fail(f"{run_dir / 'metrics.jsonl'}: no validation record (train at least one epoch)")
+    best = min(valid, key=lambda r: r["elbo_per_sentence"])
+    return {key: best[key] for key in ("step", "epoch", "elbo_per_sentence", "nll_per_sentence",
+                                       "kl_per_sentence", "active_units")}
+
+
+def compare(work: Path, lever: ModelSpec) -> dict:
+    """Speed and validation bound of the baseline and the lever, and the lever's differences."""
+    runs = {}
+    for spec in (BASELINE, lever):
+        training = training_summary(work / spec.name, work / f"{spec.name}.log")
+        runs[spec.name] = {"title": spec.title, "overrides": spec.overrides, "training": training,
+                           "best_valid": validation_at_best(work / spec.name)}
+    base, new = runs[BASELINE.name], runs[lever.name]
+    speed = new["training"]["train_tokens_per_s_median"] / base["training"]["train_tokens_per_s_median"]
+    return {"runs": runs, "speedup_tokens_per_s": speed,
+            "valid_neg_elbo_change": new["best_valid"]["elbo_per_sentence"]
+            - base["best_valid"]["elbo_per_sentence"]}
+
+
+def markdown(results: dict) -> str:
+    lines = ["| lever | baseline tok/s | lever tok/s | speed-up | baseline valid -ELBO | lever valid -ELBO | "
+             "change (nats/sentence) | lever KL | epochs | date |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for name, entry in results.items():
+        base, new = entry["runs"]["baseline"], entry["runs"][name]
+        lines.append(f"| {entry['title']} | {base['training']['train_tokens_per_s_median']:,.0f} | "
+                     f"{new['training']['train_tokens_per_s_median']:,.0f} | {entry['speedup_tokens_per_s']:.2f}x | "
+                     f"{base['best_valid']['elbo_per_sentence']:.2f} | {new['best_valid']['elbo_per_sentence']:.2f} | "
+                     f"{entry['valid_neg_elbo_change']:+.2f} | {new['best_valid']['kl_per_sentence']:.2f} | "
+                     f"{entry['epochs']} | {entry['date']} |")
+    lines += ["", "Validation -ELBO: best per-epoch validation bound at beta = 1 (one posterior sample), "
+              "nats per sentence; positive change = the lever costs accuracy. Tokens/s: median of the "
+              "logged training windows, both runs training at the same time on one thread each."]
+    for name, entry in results.items():
+        lines += ["", f"`{entry['command']}` ({entry['hardware']['cpu']}, torch {entry['hardware']['torch']})"]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", required=True, help="folder with ptb.train.txt and ptb.valid.txt")
+    parser.add_argument("--lever", required=True, choices=sorted(LEVERS), help="the lever to test")
+    parser.add_argument("--epochs", type=int, default=2, help="epochs each run trains (default 2)")
+    parser.add_argument("--config", default=relative(REPO / "configs" / "ptb.yaml"),
+                        help="the baseline config (default configs/ptb.yaml)")
+    parser.add_argument("--work-dir", help="run directories (default runs/bench/levers/<lever>)")
+    parser.add_argument("--results-dir", default=relative(RESULTS), help="where levers.json/.md go")
+    parser.add_argument("--seed", type=int, default=0, help="training seed of both runs (default 0)")
+    parser.add_argument("--reuse", action="store_true", help="keep runs whose training has finished")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="extra config override for both runs (repeatable)")
+    args = parser.parse_args(argv)
+    files = {split: str(Path(args.data) / f"ptb.{split}.txt") for split in ("train", "valid")}
+    for path in files.values():
+        if not Path(path).is_file():
+            fail(f"{path}: no such file (--data must hold ptb.train.txt and ptb.valid.txt)")
+    # what common.train_all reads: no time budget, a fixed number of epochs, one thread per run
+    args.work_dir = args.work_dir or f"runs/bench/levers/{args.lever}"
+    args.budget_minutes, args.max_epochs, args.threads_per_run = 0, args.epochs, 1
+    lever = LEVERS[args.lever]
+    commands = train_all(args, [BASELINE, lever], files)
+    entry = compare(Path(args.work_dir), lever)
+    entry.update(title=lever.title, epochs=args.epochs, training_commands=commands, hardware=hardware(),
+                 date=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+                 command="python " + " ".join([relative(sys.argv[0]), *(sys.argv[1:] if argv is None else argv)]))
+    results_dir = Path(args.results_dir)
+    results_dir.mkdir(parents=True, exist_ok=True)
+    json_path, md_path = results_dir / "levers.json", results_dir / "levers.md"
+    results = json.loads(json_path.read_text(encoding="utf-8")) if json_path.is_file() else {}
+    results[args.lever] = entry
+    json_path.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    md_path.write_text(markdown(results), encoding="utf-8")
+    echo(markdown({args.lever: entry}))
+    echo(f"wrote {json_path} and {md_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
