@@ -187,8 +187,8 @@ def _decode_stepwise(model, z: torch.Tensor | None, batch: int, opts: DecodingOp
     finished = torch.zeros(batch, dtype=torch.bool, device=device)
     logprob = torch.zeros(batch, device=device)
     for _ in range(opts.max_length + 1):
-        logits, hidden = decoder.step(tokens, hidden, z)
-        log_probs = F.log_softmax(logits.float(), dim=-1)  # (B, V)
+        scores, hidden = decoder.step(tokens, hidden, z)  # logits, or log-probs (adaptive softmax)
+        log_probs = F.log_softmax(scores.float(), dim=-1)  # (B, V)
         allowed = _allowed(log_probs, prefix, opts)
         next_tokens = allowed.argmax(-1) if opts.strategy == "greedy" else _draw(allowed, opts, generator)
         step_logprob = log_probs.gather(1, next_tokens.unsqueeze(1))[:, 0]  # (B,)
@@ -247,8 +247,8 @@ def _beam_search(model, z: torch.Tensor | None, batch: int,
     score = logprob.clone()  # (B*W,) ranking score, logprob / lp(len)
     first_row = torch.arange(batch, device=device).unsqueeze(1) * width  # (B, 1)
     for step in range(opts.max_length + 1):
-        logits, hidden = decoder.step(tokens, hidden, codes)
-        log_probs = F.log_softmax(logits.float(), dim=-1)  # (B*W, V)
+        scores, hidden = decoder.step(tokens, hidden, codes)
+        log_probs = F.log_softmax(scores.float(), dim=-1)  # (B*W, V)
         vocab = log_probs.size(1)
         allowed = _allowed(log_probs, prefix, opts)
         candidates = (logprob.unsqueeze(1) + allowed) / length_penalty(step + 1, opts.alpha)  # (B*W, V)
