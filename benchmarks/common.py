@@ -254,7 +254,10 @@ def training_summary(run_dir: Path, log: Path) -> dict:
     if valid:
         best = min(valid, key=lambda r: r["elbo_per_sentence"])
         summary.update(best_valid_neg_elbo=best["elbo_per_sentence"], best_valid_step=best["step"],
-                       validations=len(valid))
+                       validations=len(valid),
+                       best_valid={key: best[key] for key in ("step", "epoch", "elbo_per_sentence",
+                                                              "nll_per_sentence", "kl_per_sentence",
+                                                              "active_units")})
     return summary
 
 

@@ -41,25 +41,15 @@ LEVERS = {
 }
 
 
-def validation_at_best(run_dir: Path) -> dict:
-    """The validation record with the lowest -ELBO (beta = 1) of a run's metrics.jsonl."""
-    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
-               if line.strip()]
-    valid = [r for r in records if r.get("split") == "valid"]
-    if not valid:
-        fail(f"{run_dir / 'metrics.jsonl'}: no validation record (train at least one epoch)")
-    best = min(valid, key=lambda r: r["elbo_per_sentence"])
-    return {key: best[key] for key in ("step", "epoch", "elbo_per_sentence", "nll_per_sentence",
-                                       "kl_per_sentence", "active_units")}
-
-
 def compare(work: Path, lever: ModelSpec) -> dict:
     """Speed and validation bound of the baseline and the lever, and the lever's differences."""
     runs = {}
     for spec in (BASELINE, lever):
         training = training_summary(work / spec.name, work / f"{spec.name}.log")
-        runs[spec.name] = {"title": spec.title, "overrides": spec.overrides, "training": training,
-                           "best_valid": validation_at_best(work / spec.name)}
+        if "best_valid" not in training:
+            fail(f"{work / spec.name / 'metrics.jsonl'}: no validation record (train at least one epoch)")
+        runs[spec.name] = {"title": spec.title, "overrides": spec.overrides,
+                           "best_valid": training.pop("best_valid"), "training": training}
     base, new = runs[BASELINE.name], runs[lever.name]
     speed = new["training"]["train_tokens_per_s_median"] / base["training"]["train_tokens_per_s_median"]
     return {"runs": runs, "speedup_tokens_per_s": speed,
