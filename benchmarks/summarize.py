@@ -181,8 +181,9 @@ def _rouge_sum(scores: dict) -> float:
 
 
 def tune(model, dev: list[Group], base: SummaryOptions, grid: str, echo) -> tuple[SummaryOptions, list]:
-    """Pick options on the dev groups by R1 + R2 + RL. `small`: cluster with and without
-    reranking, medoid and mean, at the base budget. `full`: then, for the best, budgets 10 words
+    """Pick options on the dev groups by R1 + R2 + RL. `small`: cluster with reranking by
+    unigram + bigram and by unigram input overlap, cluster without reranking, medoid and mean,
+    at the base budget. `full`: then, for the best, budgets 10 words
     shorter and longer, and clause splitting of input sentences over 20 tokens.
     Returns the best options and every trial, in order."""
     trials = []
@@ -198,8 +199,8 @@ def tune(model, dev: list[Group], base: SummaryOptions, grid: str, echo) -> tupl
 
     if grid == "none":
         return base, trials
-    variants = [replace(base, rerank=True), replace(base, rerank=False),
-                replace(base, method="medoid"), replace(base, method="mean")]
+    variants = [replace(base, rerank=True, overlap_order=2), replace(base, rerank=True, overlap_order=1),
+                replace(base, rerank=False), replace(base, method="medoid"), replace(base, method="mean")]
     scores = [trial(options) for options in variants]
     best_score = max(scores)
     best = variants[scores.index(best_score)]
@@ -213,7 +214,8 @@ def tune(model, dev: list[Group], base: SummaryOptions, grid: str, echo) -> tupl
 
 
 def _describe(options: SummaryOptions) -> dict:
-    keys = ("method", "length", "rerank", "n_best", "subsets", "max_sentence_tokens", "duplicate")
+    keys = ("method", "length", "rerank", "overlap_order", "n_best", "subsets", "max_sentence_tokens",
+            "duplicate")
     return {k: getattr(options, k) for k in keys}
 
 
@@ -238,11 +240,14 @@ def markdown(result: dict) -> str:
         lines.append("")
     if result.get("tuning"):
         lines += ["## Tuning on the dev groups (FewSum train + val, MeanSum rows 0-99)", "",
-                  "| method | rerank | budget | clause split | ROUGE-1 | ROUGE-2 | ROUGE-L |",
+                  "| method | rerank (overlap n-grams) | budget | clause split | ROUGE-1 | ROUGE-2 | ROUGE-L |",
                   "|---|---|---:|---:|---:|---:|---:|"]
         for t in result["tuning"]:
             o, d = t["options"], t["dev"]
-            lines.append(f"| {o['method']} | {'yes' if o['rerank'] and o['method'] != 'medoid' else 'no'} | "
+            reranked = o["rerank"] and o["method"] != "medoid"
+            rerank = f"yes (1-{o['overlap_order']})" if reranked and o["overlap_order"] > 1 else (
+                "yes (1)" if reranked else "no")
+            lines.append(f"| {o['method']} | {rerank} | "
                          f"{o['length']} | {o['max_sentence_tokens'] or 'off'} | {d['rouge1']:.2f} | "
                          f"{d['rouge2']:.2f} | {d['rougeL']:.2f} |")
         lines += ["", f"Chosen: {result['chosen']}.", ""]
@@ -310,8 +315,10 @@ def main(argv: list[str] | None = None) -> int:
         yelp_length = options.length
         result["tuning"] = trials
         result["chosen"] = _describe(options)
-        if len(trials) >= 2:  # cluster with and without reranking, same budget
-            result["rerank_helps_on_dev"] = _rouge_sum(trials[0]["dev"]) > _rouge_sum(trials[1]["dev"])
+        if len(trials) >= 3:  # cluster with (two overlaps) and without reranking, same budget
+            best_reranked = max(_rouge_sum(t["dev"]) for t in trials[:2])
+            result["rerank_helps_on_dev"] = best_reranked > _rouge_sum(trials[2]["dev"])
+            result["bigram_overlap_helps_on_dev"] = _rouge_sum(trials[0]["dev"]) > _rouge_sum(trials[1]["dev"])
     result["budgets"] = {"yelp": yelp_length, "opinosis": opinosis_length}
     outputs: dict[str, dict[str, list[str]]] = {}
     for name in ("meansum_test", "meansum_all", "opinosis"):

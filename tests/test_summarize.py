@@ -10,7 +10,7 @@ import torch
 
 from sentvae.errors import DataError
 from sentvae.summarize import (METHODS, Group, SummaryOptions, content_tokens, input_overlap,
-                               kmeans, parse_columns, read_groups, rouge, summarize,
+                               kmeans, ngram_counts, parse_columns, read_groups, rouge, summarize,
                                summarize_group)
 from sentvae.textnorm import count_words, detokenize, sentence_case, split_sentences
 from sentvae.tokenizer import TextTokenizer
@@ -138,21 +138,23 @@ def test_a_budget_beyond_the_input_stops_when_every_sentence_is_a_cluster(traine
     assert count_words(summary.text) < 500
 
 
-def test_reranking_never_keeps_a_candidate_with_lower_input_overlap(trained_model):
+@pytest.mark.parametrize("order", [1, 2])
+def test_reranking_never_keeps_a_candidate_with_lower_input_overlap(trained_model, order):
     replaced = 0
     for group in _groups(n_groups=4, reviews=6, seed=3):
-        summary = summarize_group(trained_model, group, SummaryOptions(length=25, rerank=True, n_best=4))
+        options = SummaryOptions(length=25, rerank=True, n_best=4, overlap_order=order)
+        summary = summarize_group(trained_model, group, options)
         inputs = [t for text in group.texts for s in split_sentences(text)
                   for t in trained_model.tokenizer.tokens(s)]
         context = []
         for sentence in summary.sentences:
             tokens = sentence["tokens"].split()
-            assert sentence["overlap"] == pytest.approx(input_overlap(context + tokens, inputs), abs=1e-4)
+            assert sentence["overlap"] == pytest.approx(input_overlap(context + tokens, inputs, order), abs=1e-4)
             if "replaced" in sentence:
                 replaced += 1
                 old = sentence["replaced"]
                 assert old["overlap"] == pytest.approx(
-                    input_overlap(context + old["tokens"].split(), inputs), abs=1e-4)
+                    input_overlap(context + old["tokens"].split(), inputs, order), abs=1e-4)
                 assert sentence["overlap"] >= old["overlap"]
             context += tokens
     assert replaced > 0, "reranking never changed a sentence: the property above was not exercised"
@@ -180,6 +182,16 @@ def test_rouge_of_a_summary_against_itself_is_100():
 def test_overlap_counts_words_not_punctuation():
     assert content_tokens(["Great", ",", "food", "!", "_num_", "<unk>"]) == ["great", "food", "_num_"]
     assert input_overlap(["great", "food", "."], ["great", "food", "!"]) == pytest.approx(1.0)
+
+
+def test_bigram_overlap_rewards_word_order_that_unigrams_ignore():
+    inputs = "the staff is friendly and the food is great".split()
+    same_words, same_order = "is great the food and the staff is friendly".split(), inputs[:]
+    assert input_overlap(same_words, inputs) == input_overlap(same_order, inputs) == pytest.approx(1.0)
+    # 6 of the 8 bigrams of the reordered text are in the input: bigram F1 6/8, mean (1 + 6/8) / 2
+    assert input_overlap(same_words, inputs, order=2) == pytest.approx((1 + 6 / 8) / 2)
+    assert input_overlap(same_order, inputs, order=2) == pytest.approx(1.0)
+    assert ngram_counts(["Great", ",", "food", "!"], 2)[1] == {("great", "food"): 1}  # punctuation dropped first
 
 
 # --- input files and their problems ---------------------------------------------------------------------
@@ -297,5 +309,6 @@ def test_benchmark_runs_end_to_end_on_a_tiny_slice(trained_run, tmp_path):
         systems = result["results"][name]
         assert {"random", "clustroid", "lexrank"} <= set(systems) and any(s.startswith("vae") for s in systems)
         assert all(0 <= scores["rouge1"] <= 100 for scores in systems.values())
-    assert len(result["tuning"]) == 4 and "goal" in result and len(result["examples"]) == 2
+    assert len(result["tuning"]) == 5 and "goal" in result and len(result["examples"]) == 2
+    assert [t["options"]["overlap_order"] for t in result["tuning"][:2]] == [2, 1]
     assert "| lexrank |" in (out / "summarize.md").read_text()
