@@ -85,7 +85,8 @@ def add_protocol_arguments(parser: argparse.ArgumentParser, name: str, budget: f
 # --- hardware --------------------------------------------------------------------------------------
 
 def hardware() -> dict:
-    """CPU model, cores, memory, GPU, Python and torch versions."""
+    """CPU model, cores, memory, GPU, Python and torch versions, torch threads and the 1-minute
+    load average now (how busy the machine was): the one hardware record of every benchmark."""
     import torch
 
     cpu = platform.processor() or "unknown"
@@ -105,7 +106,8 @@ def hardware() -> dict:
         pass
     return {"cpu": cpu, "logical_cores": os.cpu_count(), "memory_gb": memory_gb,
             "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-            "torch": torch.__version__,
+            "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+            "load_average_1min": os.getloadavg()[0],
             "python": platform.python_version(), "os": f"{platform.system()} {platform.release()}"}
 
 

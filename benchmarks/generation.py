@@ -39,18 +39,11 @@ from sentvae.corpus import is_grammatical, splits
 from sentvae.metrics import distinct_n
 from sentvae.model import SentenceVAE
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import hardware  # noqa: E402
+
 REPO = Path(__file__).resolve().parent.parent
 GOAL = 0.90
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
 
 
 def run_seed(model_dir: str) -> int:
@@ -97,11 +90,6 @@ def decoding_speeds(model, seed: int, repeats: int) -> dict:
     return {name: throughput(model, strategy, seed, repeats)
             for name, strategy in (("greedy", {}), ("sample", {"strategy": "sample"}),
                                    ("beam5", {"strategy": "beam", "beam": 5}))}
-
-
-def hardware() -> dict:
-    return {"cpu": cpu_model(), "logical_cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "torch": torch.__version__, "load_average_1min": os.getloadavg()[0]}
 
 
 def speed_lines(payload: dict) -> list[str]:

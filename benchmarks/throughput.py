@@ -24,7 +24,6 @@ import argparse
 import dataclasses
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -40,6 +39,9 @@ from sentvae.data import bucketed_batches, collate
 from sentvae.model import SentenceVAE
 from sentvae.objective import gaussian_kl, vae_loss
 from sentvae.tokenizer import PAD_ID, TextTokenizer
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import hardware  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 ANCHOR = dict(embed_dim=300, encoder_hidden_dim=256, decoder_hidden_dim=256, latent_dim=16,
@@ -221,14 +223,6 @@ def load_corpus(data: str | None, limit: int) -> tuple[list[str], str]:
     from sentvae.corpus import generate
 
     return [s.text for s in generate(limit, seed=0)], "builtin"
-
-
-def hardware() -> dict:
-    model = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
-                  if l.startswith("model name")), platform.processor())
-    return {"cpu": model, "logical_cpus": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
-            "python": platform.python_version()}
 
 
 def main(argv=None) -> int:
