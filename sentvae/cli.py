@@ -232,8 +232,7 @@ def cmd_summarize(args) -> int:
     strategy = {"strategy": "beam", "beam": args.beam, "no_repeat_ngram": 3, "suppress_unk": True}
     options = SummaryOptions(method=args.method, length=args.length, rerank=not args.no_rerank,
                              n_best=args.n_best, max_sentence_tokens=args.max_sentence_tokens,
-                             seed=args.seed, strategy=strategy,
-                             **({} if args.overlap_order is None else {"overlap_order": args.overlap_order}))
+                             seed=args.seed, strategy=strategy)
     groups = read_groups(args.input, group_column=args.group_column, text_column=args.text_column,
                          columns=args.columns, references=args.references)
     model = _load(args)
@@ -384,9 +383,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--beam", type=int, default=5, metavar="W", help="beam width (default 5)")
     p.add_argument("--n-best", type=int, default=1, metavar="N",
                    help="rerank: also let the N best beam hypotheses of each code compete (default 1)")
-    p.add_argument("--overlap-order", type=int, metavar="N",
-                   help="rerank by the mean 1..N-gram F1 of summary and input (default 2: chosen on "
-                        "the Yelp dev groups)")
     p.add_argument("--max-sentence-tokens", type=int, default=0, metavar="N",
                    help="split input sentences longer than N tokens at commas (0: off)")
     p.add_argument("--seed", type=int, default=0, help="seed of k-means and subset sampling")

@@ -10,7 +10,7 @@ import torch
 
 from sentvae.errors import DataError
 from sentvae.summarize import (METHODS, Group, SummaryOptions, content_tokens, input_overlap,
-                               kmeans, ngram_counts, parse_columns, read_groups, rouge, summarize,
+                               kmeans, mean_overlap, ngram_counts, parse_columns, read_groups, rouge, summarize,
                                summarize_group)
 from sentvae.textnorm import count_words, detokenize, sentence_case, split_sentences
 from sentvae.tokenizer import TextTokenizer
@@ -138,23 +138,25 @@ def test_a_budget_beyond_the_input_stops_when_every_sentence_is_a_cluster(traine
     assert count_words(summary.text) < 500
 
 
-@pytest.mark.parametrize("order", [1, 2])
-def test_reranking_never_keeps_a_candidate_with_lower_input_overlap(trained_model, order):
+@pytest.mark.parametrize("order, per_text", [(1, False), (2, False), (1, True), (2, True)])
+def test_reranking_never_keeps_a_candidate_with_lower_input_overlap(trained_model, order, per_text):
     replaced = 0
     for group in _groups(n_groups=4, reviews=6, seed=3):
-        options = SummaryOptions(length=25, rerank=True, n_best=4, overlap_order=order)
+        options = SummaryOptions(length=25, rerank=True, n_best=4, overlap_order=order,
+                                 overlap_per_text=per_text)
         summary = summarize_group(trained_model, group, options)
-        inputs = [t for text in group.texts for s in split_sentences(text)
-                  for t in trained_model.tokenizer.tokens(s)]
+        texts = [[t for s in split_sentences(text) for t in trained_model.tokenizer.tokens(s)]
+                 for text in group.texts]
+        inputs = texts if per_text else [[t for text in texts for t in text]]
         context = []
         for sentence in summary.sentences:
             tokens = sentence["tokens"].split()
-            assert sentence["overlap"] == pytest.approx(input_overlap(context + tokens, inputs, order), abs=1e-4)
+            assert sentence["overlap"] == pytest.approx(mean_overlap(context + tokens, inputs, order), abs=1e-4)
             if "replaced" in sentence:
                 replaced += 1
                 old = sentence["replaced"]
                 assert old["overlap"] == pytest.approx(
-                    input_overlap(context + old["tokens"].split(), inputs, order), abs=1e-4)
+                    mean_overlap(context + old["tokens"].split(), inputs, order), abs=1e-4)
                 assert sentence["overlap"] >= old["overlap"]
             context += tokens
     assert replaced > 0, "reranking never changed a sentence: the property above was not exercised"
@@ -192,6 +194,17 @@ def test_bigram_overlap_rewards_word_order_that_unigrams_ignore():
     assert input_overlap(same_words, inputs, order=2) == pytest.approx((1 + 6 / 8) / 2)
     assert input_overlap(same_order, inputs, order=2) == pytest.approx(1.0)
     assert ngram_counts(["Great", ",", "food", "!"], 2)[1] == {("great", "food"): 1}  # punctuation dropped first
+
+
+def test_overlap_with_each_text_rewards_what_the_texts_share():
+    texts = ["the tacos were great".split(), "the tacos were cold".split(), "parking was hard".split()]
+    shared, single = "the tacos were".split(), "parking was hard".split()
+    # each text: F1 of 3 matches = 6/7, 6/7, 0 -> 4/7; "parking was hard" matches only the third text
+    assert mean_overlap(shared, texts) == pytest.approx((6 / 7 + 6 / 7 + 0) / 3)
+    assert mean_overlap(single, texts) == pytest.approx(1 / 3)
+    assert mean_overlap(shared, texts) > mean_overlap(single, texts)
+    everything = [[t for text in texts for t in text]]  # all texts as one: both have 3 matches
+    assert mean_overlap(shared, everything) == pytest.approx(mean_overlap(single, everything))
 
 
 # --- input files and their problems ---------------------------------------------------------------------
@@ -309,6 +322,7 @@ def test_benchmark_runs_end_to_end_on_a_tiny_slice(trained_run, tmp_path):
         systems = result["results"][name]
         assert {"random", "clustroid", "lexrank"} <= set(systems) and any(s.startswith("vae") for s in systems)
         assert all(0 <= scores["rouge1"] <= 100 for scores in systems.values())
-    assert len(result["tuning"]) == 5 and "goal" in result and len(result["examples"]) == 2
-    assert [t["options"]["overlap_order"] for t in result["tuning"][:2]] == [2, 1]
+    assert len(result["tuning"]) == 6 and "goal" in result and len(result["examples"]) == 2
+    assert [(t["options"]["overlap_per_text"], t["options"]["overlap_order"])
+            for t in result["tuning"][:3]] == [(True, 1), (True, 2), (False, 1)]
     assert "| lexrank |" in (out / "summarize.md").read_text()
