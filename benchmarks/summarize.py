@@ -185,7 +185,8 @@ def _rouge_sum(scores: dict) -> float:
 
 def tune(model, dev: list[Group], base: SummaryOptions, grid: str, echo) -> tuple[SummaryOptions, list]:
     """Pick options on the dev groups by R1 + R2 + RL. `small`: cluster with reranking by each
-    overlap of RERANK_OVERLAPS, cluster without reranking, medoid and mean, at the base budget. `full`: then, for the best, budgets 10 words
+    overlap of RERANK_OVERLAPS, cluster without reranking, medoid and mean, at the base budget;
+    then the best in the order of the reviews instead of by cluster size. `full`: then, for the best, budgets 10 words
     shorter and longer, and clause splitting of input sentences over 20 tokens.
     Returns the best options and every trial, in order."""
     trials = []
@@ -207,6 +208,11 @@ def tune(model, dev: list[Group], base: SummaryOptions, grid: str, echo) -> tupl
     scores = [trial(options) for options in variants]
     best_score = max(scores)
     best = variants[scores.index(best_score)]
+    if best.method != "mean":  # then the output order: by cluster size, or as in the reviews
+        options = replace(best, order="position")
+        score = trial(options)
+        if score > best_score:
+            best, best_score = options, score
     if grid == "full" and best.method != "mean":
         for options in (replace(best, length=best.length - 10), replace(best, length=best.length + 10),
                         replace(best, max_sentence_tokens=20)):
@@ -217,7 +223,7 @@ def tune(model, dev: list[Group], base: SummaryOptions, grid: str, echo) -> tupl
 
 
 def _describe(options: SummaryOptions) -> dict:
-    keys = ("method", "length", "rerank", "overlap_per_text", "overlap_order", "n_best", "subsets",
+    keys = ("method", "length", "rerank", "overlap_per_text", "overlap_order", "order", "n_best", "subsets",
             "max_sentence_tokens", "duplicate")
     return {k: getattr(options, k) for k in keys}
 
@@ -243,15 +249,16 @@ def markdown(result: dict) -> str:
         lines.append("")
     if result.get("tuning"):
         lines += ["## Tuning on the dev groups (FewSum train + val, MeanSum rows 0-99)", "",
-                  "| method | rerank by overlap with | budget | clause split | ROUGE-1 | ROUGE-2 | ROUGE-L |",
-                  "|---|---|---:|---:|---:|---:|---:|"]
+                  "| method | rerank by overlap with | order | budget | clause split | ROUGE-1 | ROUGE-2 | ROUGE-L |",
+                  "|---|---|---|---:|---:|---:|---:|---:|"]
         for t in result["tuning"]:
             o, d = t["options"], t["dev"]
             reranked = o["rerank"] and o["method"] != "medoid"
             grams = f"1-{o['overlap_order']}-grams" if o["overlap_order"] > 1 else "unigrams"
             rerank = (f"{'each review' if o['overlap_per_text'] else 'all input as one'}, {grams}"
                       if reranked else "no reranking")
-            lines.append(f"| {o['method']} | {rerank} | "
+            order = "as in the reviews" if o.get("order") == "position" else "cluster size"
+            lines.append(f"| {o['method']} | {rerank} | {order if o['method'] != 'mean' else '-'} | "
                          f"{o['length']} | {o['max_sentence_tokens'] or 'off'} | {d['rouge1']:.2f} | "
                          f"{d['rouge2']:.2f} | {d['rougeL']:.2f} |")
         lines += ["", f"Chosen: {result['chosen']}.", ""]

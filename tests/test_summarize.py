@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from sentvae.errors import DataError
+from sentvae.errors import ArgumentError, DataError
 from sentvae.summarize import (METHODS, Group, SummaryOptions, content_tokens, input_overlap,
                                kmeans, mean_overlap, ngram_counts, parse_columns, read_groups, rouge, summarize,
                                summarize_group)
@@ -123,7 +123,7 @@ def test_length_budget_is_met_within_one_sentence(trained_model, method, length)
     groups = _groups(reviews=6)
     # the built-in corpus has a tiny vocabulary: at the default threshold most decodes of a tiny
     # model count as near-duplicates and the material runs out (tested below)
-    options = SummaryOptions(method=method, length=length, duplicate=0.9)
+    options = SummaryOptions(method=method, length=length, duplicate=0.9, order="size")  # output = selection order
     for summary in summarize(trained_model, groups, options):
         words = count_words(summary.text)
         last = count_words(summary.sentences[-1]["text"])
@@ -143,7 +143,7 @@ def test_reranking_never_keeps_a_candidate_with_lower_input_overlap(trained_mode
     replaced = 0
     for group in _groups(n_groups=4, reviews=6, seed=3):
         options = SummaryOptions(length=25, rerank=True, n_best=4, overlap_order=order,
-                                 overlap_per_text=per_text)
+                                 overlap_per_text=per_text, order="size")  # output = selection order
         summary = summarize_group(trained_model, group, options)
         texts = [[t for s in split_sentences(text) for t in trained_model.tokenizer.tokens(s)]
                  for text in group.texts]
@@ -160,6 +160,22 @@ def test_reranking_never_keeps_a_candidate_with_lower_input_overlap(trained_mode
                 assert sentence["overlap"] >= old["overlap"]
             context += tokens
     assert replaced > 0, "reranking never changed a sentence: the property above was not exercised"
+
+
+def test_position_order_keeps_the_sentences_and_sorts_them_as_the_reviews_do(trained_model):
+    moved = 0
+    for group in _groups(n_groups=3, reviews=6, seed=5):
+        by_size = summarize_group(trained_model, group, SummaryOptions(length=30, order="size"))
+        by_position = summarize_group(trained_model, group, SummaryOptions(length=30, order="position"))
+        assert sorted(s["text"] for s in by_size.sentences) == sorted(s["text"] for s in by_position.sentences)
+        sizes = [s["cluster_size"] for s in by_size.sentences]
+        positions = [s["position"] for s in by_position.sentences]
+        assert sizes == sorted(sizes, reverse=True) and positions == sorted(positions)
+        assert all(0 <= p <= 1 for p in positions)
+        moved += by_size.text != by_position.text
+    assert moved > 0, "the two orders never differed: the property above was not exercised"
+    with pytest.raises(ArgumentError, match="unknown order"):
+        SummaryOptions(order="alphabetical")
 
 
 def test_kmeans_is_seeded_and_finds_separated_clusters():
@@ -322,7 +338,8 @@ def test_benchmark_runs_end_to_end_on_a_tiny_slice(trained_run, tmp_path):
         systems = result["results"][name]
         assert {"random", "clustroid", "lexrank"} <= set(systems) and any(s.startswith("vae") for s in systems)
         assert all(0 <= scores["rouge1"] <= 100 for scores in systems.values())
-    assert len(result["tuning"]) == 6 and "goal" in result and len(result["examples"]) == 2
+    ordering_trial = result["chosen"]["method"] != "mean"  # the best is also tried in review order
+    assert len(result["tuning"]) == 6 + ordering_trial and "goal" in result and len(result["examples"]) == 2
     assert [(t["options"]["overlap_per_text"], t["options"]["overlap_order"])
             for t in result["tuning"][:3]] == [(True, 1), (True, 2), (False, 1)]
     assert "| lexrank |" in (out / "summarize.md").read_text()
