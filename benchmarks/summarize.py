@@ -202,6 +202,7 @@ def tune(model, dev: list[Group], base: SummaryOptions, grid: str, echo) -> tupl
 
     if grid == "none":
         return base, trials
+    base = replace(base, order="size")  # the order is tried last, on the best
     reranked = [replace(base, rerank=True, overlap_per_text=per_text, overlap_order=order)
                 for per_text, order in RERANK_OVERLAPS]
     variants = reranked + [replace(base, rerank=False), replace(base, method="medoid"), replace(base, method="mean")]

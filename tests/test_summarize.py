@@ -339,6 +339,7 @@ def test_benchmark_runs_end_to_end_on_a_tiny_slice(trained_run, tmp_path):
         assert {"random", "clustroid", "lexrank"} <= set(systems) and any(s.startswith("vae") for s in systems)
         assert all(0 <= scores["rouge1"] <= 100 for scores in systems.values())
     ordering_trial = result["chosen"]["method"] != "mean"  # the best is also tried in review order
+    assert [t["options"]["order"] for t in result["tuning"][:6]] == ["size"] * 6
     assert len(result["tuning"]) == 6 + ordering_trial and "goal" in result and len(result["examples"]) == 2
     assert [(t["options"]["overlap_per_text"], t["options"]["overlap_order"])
             for t in result["tuning"][:3]] == [(True, 1), (True, 2), (False, 1)]
