@@ -186,8 +186,9 @@ def _rouge_sum(scores: dict) -> float:
 def tune(model, dev: list[Group], base: SummaryOptions, grid: str, echo) -> tuple[SummaryOptions, list]:
     """Pick options on the dev groups by R1 + R2 + RL. `small`: cluster with reranking by each
     overlap of RERANK_OVERLAPS, cluster without reranking, medoid and mean, at the base budget;
-    then the best in the order of the reviews instead of by cluster size. `full`: then, for the best, budgets 10 words
-    shorter and longer, and clause splitting of input sentences over 20 tokens.
+    then the best in the order of the reviews instead of by cluster size. `full`: then, for the
+    best, budgets 10 words shorter and longer, and clause splitting of input sentences over 20
+    tokens.
     Returns the best options and every trial, in order."""
     trials = []
 
@@ -205,7 +206,8 @@ def tune(model, dev: list[Group], base: SummaryOptions, grid: str, echo) -> tupl
     base = replace(base, order="size")  # the order is tried last, on the best
     reranked = [replace(base, rerank=True, overlap_per_text=per_text, overlap_order=order)
                 for per_text, order in RERANK_OVERLAPS]
-    variants = reranked + [replace(base, rerank=False), replace(base, method="medoid"), replace(base, method="mean")]
+    variants = reranked + [replace(base, rerank=False), replace(base, method="medoid"),
+                           replace(base, method="mean")]
     scores = [trial(options) for options in variants]
     best_score = max(scores)
     best = variants[scores.index(best_score)]
@@ -258,7 +260,7 @@ def markdown(result: dict) -> str:
             grams = f"1-{o['overlap_order']}-grams" if o["overlap_order"] > 1 else "unigrams"
             rerank = (f"{'each review' if o['overlap_per_text'] else 'all input as one'}, {grams}"
                       if reranked else "no reranking")
-            order = "as in the reviews" if o.get("order") == "position" else "cluster size"
+            order = "as in the reviews" if o["order"] == "position" else "cluster size"
             lines.append(f"| {o['method']} | {rerank} | {order if o['method'] != 'mean' else '-'} | "
                          f"{o['length']} | {o['max_sentence_tokens'] or 'off'} | {d['rouge1']:.2f} | "
                          f"{d['rouge2']:.2f} | {d['rougeL']:.2f} |")

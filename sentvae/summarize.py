@@ -277,19 +277,17 @@ def input_overlap(summary_tokens: list[str], input_tokens: list[str] | list[Coun
     """How consistent a summary is with its input: the mean over n = 1..`order` of the n-gram F1
     of their content tokens (order 1: unigram F1). `input_tokens` may be the tokens or their
     `ngram_counts` (then `order` is their length)."""
-    if input_tokens and isinstance(input_tokens[0], Counter):
-        bags = input_tokens
-    else:
-        bags = ngram_counts(input_tokens, order)
-    summary = ngram_counts(summary_tokens, len(bags))
-    return sum(bag_f1(s, i) for s, i in zip(summary, bags)) / len(bags)
+    return mean_overlap(summary_tokens, [input_tokens], order)
 
 
 def mean_overlap(summary_tokens: list[str], texts: list[list[str]] | list[list[Counter]], order: int = 1) -> float:
     """The mean `input_overlap` of a summary with each of several input texts (each given as its
     tokens or its `ngram_counts`). Against each review rather than their concatenation, as COOP
-    does: a sentence that many reviews share scores higher than one that repeats a single review."""
-    return sum(input_overlap(summary_tokens, text, order) for text in texts) / len(texts)
+    does: a sentence that many reviews share scores higher than one that repeats a single review.
+    The summary's n-grams are counted once, whatever the number of texts."""
+    bags = [text if text and isinstance(text[0], Counter) else ngram_counts(text, order) for text in texts]
+    summary = ngram_counts(summary_tokens, len(bags[0]))
+    return sum(sum(bag_f1(s, b) for s, b in zip(summary, bag)) / len(bag) for bag in bags) / len(bags)
 
 
 # --- summarising --------------------------------------------------------------------------------
