@@ -216,6 +216,13 @@ def tune(model, dev: list[Group], base: SummaryOptions, grid: str, echo) -> tupl
         score = trial(options)
         if score > best_score:
             best, best_score = options, score
+    if best.method != "mean":  # then, one after the other, on the best so far:
+        for change in (lambda o: replace(o, strategy={**o.strategy, "no_repeat_ngram": 2}),  # block bigrams
+                       lambda o: replace(o, avoid_numbers=True)):  # no sentences with a number
+            options = change(best)
+            score = trial(options)
+            if score > best_score:
+                best, best_score = options, score
     if grid == "full" and best.method != "mean":
         for options in (replace(best, length=best.length - 10), replace(best, length=best.length + 10),
                         replace(best, max_sentence_tokens=20)):
@@ -227,8 +234,9 @@ def tune(model, dev: list[Group], base: SummaryOptions, grid: str, echo) -> tupl
 
 def _describe(options: SummaryOptions) -> dict:
     keys = ("method", "length", "rerank", "overlap_per_text", "overlap_order", "order", "n_best", "subsets",
-            "max_sentence_tokens", "duplicate")
-    return {k: getattr(options, k) for k in keys}
+            "max_sentence_tokens", "duplicate", "avoid_numbers")
+    return {**{k: getattr(options, k) for k in keys},
+            "no_repeat_ngram": options.strategy.get("no_repeat_ngram", 0)}
 
 
 def _rounded(scores: dict) -> dict:
@@ -252,8 +260,9 @@ def markdown(result: dict) -> str:
         lines.append("")
     if result.get("tuning"):
         lines += ["## Tuning on the dev groups (FewSum train + val, MeanSum rows 0-99)", "",
-                  "| method | rerank by overlap with | order | budget | clause split | ROUGE-1 | ROUGE-2 | ROUGE-L |",
-                  "|---|---|---|---:|---:|---:|---:|---:|"]
+                  "| method | rerank by overlap with | order | no-repeat n-gram | numbers | budget | clause split "
+                  "| ROUGE-1 | ROUGE-2 | ROUGE-L |",
+                  "|---|---|---|---:|---|---:|---:|---:|---:|---:|"]
         for t in result["tuning"]:
             o, d = t["options"], t["dev"]
             reranked = o["rerank"] and o["method"] != "medoid"
@@ -261,7 +270,9 @@ def markdown(result: dict) -> str:
             rerank = (f"{'each review' if o['overlap_per_text'] else 'all input as one'}, {grams}"
                       if reranked else "no reranking")
             order = "as in the reviews" if o["order"] == "position" else "cluster size"
+            numbers = "avoided" if o.get("avoid_numbers") else "allowed"
             lines.append(f"| {o['method']} | {rerank} | {order if o['method'] != 'mean' else '-'} | "
+                         f"{o.get('no_repeat_ngram', 3)} | {numbers if o['method'] != 'medoid' else '-'} | "
                          f"{o['length']} | {o['max_sentence_tokens'] or 'off'} | {d['rouge1']:.2f} | "
                          f"{d['rouge2']:.2f} | {d['rougeL']:.2f} |")
         lines += ["", f"Chosen: {result['chosen']}.", ""]

@@ -229,9 +229,13 @@ def cmd_summarize(args) -> int:
     """Summarise groups of reviews through the latent space (see sentvae/summarize.py)."""
     from .summarize import SummaryOptions, read_groups, report, summarize
 
-    strategy = {"strategy": "beam", "beam": args.beam, "no_repeat_ngram": 3, "suppress_unk": True}
+    strategy = {**SummaryOptions().strategy, "beam": args.beam}
+    if args.no_repeat_ngram is not None:
+        strategy["no_repeat_ngram"] = args.no_repeat_ngram
     options = SummaryOptions(method=args.method, length=args.length, rerank=not args.no_rerank,
                              n_best=args.n_best, max_sentence_tokens=args.max_sentence_tokens,
+                             avoid_numbers=(SummaryOptions().avoid_numbers if args.avoid_numbers is None
+                                            else args.avoid_numbers),
                              seed=args.seed, strategy=strategy)
     groups = read_groups(args.input, group_column=args.group_column, text_column=args.text_column,
                          columns=args.columns, references=args.references)
@@ -383,6 +387,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--beam", type=int, default=5, metavar="W", help="beam width (default 5)")
     p.add_argument("--n-best", type=int, default=1, metavar="N",
                    help="rerank: also let the N best beam hypotheses of each code compete (default 1)")
+    p.add_argument("--no-repeat-ngram", type=int, default=None, metavar="N",
+                   help="never repeat an n-gram of this size within a decoded sentence (default 3; 0: off)")
+    p.add_argument("--avoid-numbers", action=argparse.BooleanOptionalAction, default=None,
+                   help="never choose a decoded sentence with the corpus's number placeholder "
+                        "(default: off)")
     p.add_argument("--max-sentence-tokens", type=int, default=0, metavar="N",
                    help="split input sentences longer than N tokens at commas (0: off)")
     p.add_argument("--seed", type=int, default=0, help="seed of k-means and subset sampling")

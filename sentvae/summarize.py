@@ -316,6 +316,7 @@ class SummaryOptions:
     order: str = "position"  # output order: "position" (as in the reviews) or "size" (largest cluster first)
     duplicate: float = 0.4  # drop a sentence whose unigram F1 with a kept one is at least this
     max_sentence_tokens: int = 0  # > 0: split longer input sentences at commas (clauses)
+    avoid_numbers: bool = False  # never choose a decoded sentence with a number placeholder
     seed: int = 0
     strategy: dict = field(default_factory=lambda: {"strategy": "beam", "beam": 5,
                                                     "no_repeat_ngram": 3, "suppress_unk": True})
@@ -483,16 +484,24 @@ class _GroupSummarizer:
         return any(bag_f1(words, content_tokens(other)) >= self.options.duplicate
                    for other in kept)
 
+    def _usable(self, candidate: _Candidate, kept: list[list[str]]) -> bool:
+        """Not a near-duplicate of a kept sentence, and (avoid_numbers) no number placeholder: the
+        model's `_num_` stands for any number, and a group's most frequent number is rarely the one
+        the sentence means ("for a $5 for 5 minutes")."""
+        if self.options.avoid_numbers and candidate.raw is None and NUMBER_TOKEN in candidate.tokens:
+            return False
+        return not self._is_duplicate(candidate.tokens, kept)
+
     def _choose(self, candidates: list[_Candidate], kept: list[list[str]]) -> dict | None:
-        """The candidate to add to the summary `kept` so far (None: all are duplicates)."""
+        """The candidate to add to the summary `kept` so far (None: none is usable)."""
         context = [t for tokens in kept for t in tokens]
         default = candidates[0]
-        default_ok = not self._is_duplicate(default.tokens, kept)
+        default_ok = self._usable(default, kept)
         default_score = mean_overlap(context + default.tokens, self.input_bags)
         best, best_score = (default, default_score) if default_ok else (None, -1.0)
         if self.options.rerank:
             for candidate in candidates[1:]:
-                if self._is_duplicate(candidate.tokens, kept):
+                if not self._usable(candidate, kept):
                     continue
                 score = mean_overlap(context + candidate.tokens, self.input_bags)
                 if score > best_score:

@@ -260,6 +260,19 @@ def _prepare_data(model_cfg: ModelConfig, train_cfg: TrainConfig, tokenizer: Tex
     return tokenizer, encoded
 
 
+def build_optimizer(model: torch.nn.Module, lr: float = 1e-3, weight_decay: float = 0.01) -> torch.optim.AdamW:
+    """AdamW over the model's parameters, with PyTorch's fused kernel on CPU and CUDA.
+
+    The fused kernel does the same update as the default per-parameter loop (tests/test_train.py
+    checks the parameters agree after several steps) in one pass over each tensor instead of about
+    ten: at the anchor size of benchmarks/throughput.py the loop took about a quarter of a training
+    step, mostly on the two dense 10k-row embedding tables.
+    """
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    fused = all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in parameters)
+    return torch.optim.AdamW(parameters, lr=lr, weight_decay=weight_decay, fused=fused or None)
+
+
 def train(model_cfg: ModelConfig, train_cfg: TrainConfig, resume: bool = False,
           progress: bool = True, echo=print) -> dict:
     """Train a sentence VAE (or the language-model baseline); return a summary dict."""
@@ -315,8 +328,7 @@ def train(model_cfg: ModelConfig, train_cfg: TrainConfig, resume: bool = False,
     use_bf16 = train_cfg.bf16
     if use_bf16 is None:  # CPUs without native bf16 run it slower than float32 (see the README)
         use_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=train_cfg.lr,
-                                  weight_decay=train_cfg.weight_decay)
+    optimizer = build_optimizer(model, lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
     if resume_state is not None:
         load_weights(model, last / WEIGHTS_FILE, device)
         try:

@@ -118,7 +118,8 @@ def test_throughput_benchmark_measures_every_variant(tmp_path):
     report = json.loads(out.read_text())
     anchor = report["anchor"]
     assert set(anchor["train_tokens_per_s"]) == {"reference_padded_60", "sentvae_packed",
-                                                 "sentvae_packed_bucketed", "sentvae_packed_bucketed_bf16",
+                                                 "sentvae_packed_bucketed", "sentvae_packed_bucketed_fused_adamw",
+                                                 "sentvae_packed_bucketed_bf16",
                                                  "sentvae_packed_bucketed_batch_x4",
                                                  "sentvae_packed_bucketed_adaptive"}
     assert all(v > 0 for v in anchor["train_tokens_per_s"].values())

@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from sentvae.errors import ArgumentError, DataError
-from sentvae.summarize import (METHODS, Group, SummaryOptions, content_tokens, input_overlap,
+from sentvae.summarize import (METHODS, Group, SummaryOptions, content_tokens, group_sentences, input_overlap,
                                kmeans, mean_overlap, ngram_counts, parse_columns, read_groups, rouge, summarize,
                                summarize_group)
-from sentvae.textnorm import count_words, detokenize, sentence_case, split_sentences
+from sentvae.textnorm import NUMBER_TOKEN, count_words, detokenize, sentence_case, split_sentences
 from sentvae.tokenizer import TextTokenizer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -338,9 +338,31 @@ def test_benchmark_runs_end_to_end_on_a_tiny_slice(trained_run, tmp_path):
         systems = result["results"][name]
         assert {"random", "clustroid", "lexrank"} <= set(systems) and any(s.startswith("vae") for s in systems)
         assert all(0 <= scores["rouge1"] <= 100 for scores in systems.values())
-    ordering_trial = result["chosen"]["method"] != "mean"  # the best is also tried in review order
+    # the best is then tried in review order, with bigrams blocked, and avoiding numbers
+    later_trials = 3 if result["chosen"]["method"] != "mean" else 0
     assert [t["options"]["order"] for t in result["tuning"][:6]] == ["size"] * 6
-    assert len(result["tuning"]) == 6 + ordering_trial and "goal" in result and len(result["examples"]) == 2
+    assert len(result["tuning"]) == 6 + later_trials and "goal" in result and len(result["examples"]) == 2
+    if later_trials:
+        blocked, avoided = result["tuning"][7]["options"], result["tuning"][8]["options"]
+        assert blocked["no_repeat_ngram"] == 2 and not blocked["avoid_numbers"]
+        assert avoided["avoid_numbers"]
     assert [(t["options"]["overlap_per_text"], t["options"]["overlap_order"])
             for t in result["tuning"][:3]] == [(True, 1), (True, 2), (False, 1)]
     assert "| lexrank |" in (out / "summarize.md").read_text()
+
+
+def test_avoid_numbers_never_chooses_a_sentence_with_the_number_placeholder(trained_model):
+    from sentvae.summarize import _Candidate, _GroupSummarizer
+
+    group = _groups(n_groups=1, reviews=4)[0]
+    words = group_sentences(group, trained_model.tokenizer)[0].tokens
+    with_number = _Candidate(words + [NUMBER_TOKEN], "beam-1")  # overlaps the input most
+    without = _Candidate(words[:1], "subset")
+    for avoid in (False, True):
+        summarizer = _GroupSummarizer(trained_model, group, SummaryOptions(avoid_numbers=avoid))
+        choice = summarizer._choose([with_number, without], kept=[])
+        assert choice["candidate"] is (without if avoid else with_number)
+        alone = summarizer._choose([with_number], kept=[])
+        assert (alone is None) if avoid else (alone["candidate"] is with_number)
+    readable = _GroupSummarizer(trained_model, group, SummaryOptions()).readable(with_number.tokens)
+    assert NUMBER_TOKEN not in readable  # allowed numbers are written as one of the group's own

@@ -149,3 +149,36 @@ def test_cutoffs_beyond_the_vocabulary_are_refused_by_name(tmp_path):
                                         "train.max_steps=5", "train.builtin_train_size=200")
     with pytest.raises(SentvaeError, match=r"adaptive_softmax_cutoffs.*5000.*vocabulary size"):
         train(model_cfg, train_cfg, **QUIET)
+
+
+def test_the_fused_optimizer_makes_the_same_updates_as_the_default_loop():
+    from sentvae.config import ModelConfig
+    from sentvae.model import SentenceVAE
+    from sentvae.objective import gaussian_kl, vae_loss
+    from sentvae.train import build_optimizer
+
+    cfg = ModelConfig(vocab_size=50, embed_dim=16, encoder_hidden_dim=16, decoder_hidden_dim=16,
+                      latent_dim=4, word_dropout=0.0, embed_dropout=0.0, output_dropout=0.0)
+    torch.manual_seed(0)
+    fused_model = SentenceVAE(cfg).train()
+    loop_model = SentenceVAE(cfg).train()
+    initial = {name: p.detach().clone() for name, p in fused_model.named_parameters()}
+    loop_model.load_state_dict(fused_model.state_dict())
+    fused = build_optimizer(fused_model, lr=1e-2, weight_decay=0.01)
+    loop = torch.optim.AdamW(loop_model.parameters(), lr=1e-2, weight_decay=0.01, foreach=False)
+    assert fused.defaults["fused"] and not loop.defaults["fused"]
+    tokens = torch.randint(4, 50, (6, 9))
+    tokens[:, 0] = 2  # <bos>
+    lengths = torch.tensor([8, 7, 5, 8, 3, 6])
+    for step in range(6):
+        eps = torch.randn(6, 4)
+        for model, optimizer in ((fused_model, fused), (loop_model, loop)):
+            out = model(tokens, lengths, eps=eps)
+            loss = vae_loss(out.nll, gaussian_kl(out.mu, out.logvar), 1.0)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+    with torch.no_grad():
+        for (name, a), b in zip(fused_model.named_parameters(), loop_model.parameters()):
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)
+            assert float((a - initial[name]).abs().max()) > 1e-3, f"{name} did not move"
