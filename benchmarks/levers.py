@@ -2,10 +2,12 @@
 
     python benchmarks/levers.py --data ../shared/data/ptb --lever adaptive_softmax --epochs 2
     python benchmarks/levers.py --data ../shared/data/ptb --lever batch_128 --epochs 2
+    python benchmarks/levers.py --data ../shared/data/ptb --lever bf16 --epochs 2
 
 Packing, real-position projection and length bucketing are exact (tests show that a sentence's
-loss does not depend on its batch), so they need no accuracy check. The levers here are not exact:
-an adaptive softmax is a different output layer, a larger batch a different optimisation. For one
+loss does not depend on its batch), so they need no accuracy check; so is the fused AdamW kernel
+(tests/test_train.py). The levers here are not exact: an adaptive softmax is a different output
+layer, a larger batch a different optimisation, bf16 a coarser arithmetic. For one
 lever, this script trains `configs/ptb.yaml` unchanged and with the lever's overrides, same seed,
 same number of epochs, one thread each, at the same time (so both tokens/s figures come from the
 same minutes of the same machine), and reports the speed-up and the best validation -ELBO at
@@ -33,6 +35,9 @@ LEVERS = {
     "adaptive_softmax": ModelSpec("adaptive_softmax", "adaptive softmax, cutoffs [2000, 6000], div 4, untied",
                                   ["model.tie_embeddings=false", "model.adaptive_softmax_cutoffs=[2000, 6000]",
                                    "model.adaptive_softmax_div=4"]),
+    # bfloat16 autocast of the forward pass (weights and optimizer stay float32): faster only on
+    # CPUs with native bf16 instructions (AVX512_BF16 / AMX) and on GPUs.
+    "bf16": ModelSpec("bf16", "bf16 autocast (float32 weights)", ["train.bf16=true"]),
     # 2x the config's batch of 64, Adam's learning rate x1.5 (between square-root and linear
     # scaling); schedules given in steps are halved so that they cover the same data.
     "batch_128": ModelSpec("batch_128", "batch 128, learning rate x1.5, step schedules halved",

@@ -124,7 +124,7 @@ class TrainConfig:
     max_steps: int = 0  # 0: max_epochs decides
     max_minutes: float = 0.0  # 0: no wall-clock limit
     bucket_size: int = 100  # batches per length bucket when shuffling (1: no bucketing)
-    bf16: bool | None = None  # bfloat16 autocast; None: on for CUDA devices that support it, off on CPU
+    bf16: bool | None = None  # bfloat16 autocast; None: where it is native (train.native_bf16)
     # --- KL term ----------------------------------------------------------------------------
     kl_schedule: str = "linear"  # "constant", "linear", "logistic" or "cyclical"
     beta: float = 1.0  # final (maximum) KL weight

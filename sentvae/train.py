@@ -260,6 +260,18 @@ def _prepare_data(model_cfg: ModelConfig, train_cfg: TrainConfig, tokenizer: Tex
     return tokenizer, encoded
 
 
+def native_bf16(device: torch.device) -> bool:
+    """Whether bf16 autocast is the faster arithmetic on `device`: a GPU that supports it, or a
+    CPU with bf16 instructions (AVX512_BF16 or AMX). CPUs without them emulate bf16 and train
+    slower than in float32 (see the README's Speed section, which also gives its accuracy A/B)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # private, hence getattr
+        return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
+    return False
+
+
 def build_optimizer(model: torch.nn.Module, lr: float = 1e-3, weight_decay: float = 0.01) -> torch.optim.AdamW:
     """AdamW over the model's parameters, with PyTorch's fused kernel on CPU and CUDA.
 
@@ -325,9 +337,7 @@ def train(model_cfg: ModelConfig, train_cfg: TrainConfig, resume: bool = False,
 
     model = SentenceVAE(model_cfg, tokenizer).to(device)
     trainable = wrap(model, world, device)  # DistributedDataParallel over `model` with > 1 process
-    use_bf16 = train_cfg.bf16
-    if use_bf16 is None:  # CPUs without native bf16 run it slower than float32 (see the README)
-        use_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
+    use_bf16 = native_bf16(device) if train_cfg.bf16 is None else train_cfg.bf16
     optimizer = build_optimizer(model, lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
     if resume_state is not None:
         load_weights(model, last / WEIGHTS_FILE, device)

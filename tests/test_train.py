@@ -182,3 +182,24 @@ def test_the_fused_optimizer_makes_the_same_updates_as_the_default_loop():
         for (name, a), b in zip(fused_model.named_parameters(), loop_model.parameters()):
             torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)
             assert float((a - initial[name]).abs().max()) > 1e-3, f"{name} did not move"
+
+
+def test_bf16_autocast_trains_float32_weights_close_to_a_float32_run(tmp_path):
+    bounds, weights = {}, {}
+    for bf16 in (False, True):
+        out = tmp_path / f"bf16-{bf16}"
+        model_cfg, train_cfg = tiny_configs(out, f"train.bf16={str(bf16).lower()}", "train.max_steps=40",
+                                            "train.eval_every=40", "train.builtin_train_size=500")
+        summary = train(model_cfg, train_cfg, **QUIET)
+        bounds[bf16] = summary["last_valid"]["elbo_per_sentence"]
+        weights[bf16] = _weights(out)
+    assert all(w.dtype == torch.float32 for w in weights[True].values())
+    assert any(not torch.equal(weights[True][k], weights[False][k]) for k in weights[False])  # bf16 was used
+    assert abs(bounds[True] - bounds[False]) < 0.02 * bounds[False], bounds
+
+
+def test_native_bf16_is_a_yes_or_no_for_every_device_type():
+    from sentvae.train import native_bf16
+
+    assert native_bf16(torch.device("cpu")) in (True, False)
+    assert native_bf16(torch.device("meta")) is False
