@@ -121,7 +121,8 @@ def test_throughput_benchmark_measures_every_variant(tmp_path):
                                                  "sentvae_packed_bucketed", "sentvae_packed_bucketed_fused_adamw",
                                                  "sentvae_packed_bucketed_bf16",
                                                  "sentvae_packed_bucketed_batch_x4",
-                                                 "sentvae_packed_bucketed_adaptive"}
+                                                 "sentvae_packed_bucketed_adaptive",
+                                                 "sentvae_packed_bucketed_adaptive_bf16"}
     assert all(v > 0 for v in anchor["train_tokens_per_s"].values())
     assert anchor["speedup_vs_reference"] > 0 and 0 < anchor["fraction_of_gemm_rate"]
     assert anchor["speedup_large_batch_vs_reference"] > 0 and anchor["speedup_adaptive_vs_reference"] > 0
