@@ -185,8 +185,10 @@ def _rouge_sum(scores: dict) -> float:
 
 def tune(model, dev: list[Group], base: SummaryOptions, grid: str, echo) -> tuple[SummaryOptions, list]:
     """Pick options on the dev groups by R1 + R2 + RL. `small`: cluster with reranking by each
-    overlap of RERANK_OVERLAPS, cluster without reranking, medoid and mean, at the base budget;
-    then the best in the order of the reviews instead of by cluster size. `full`: then, for the
+    overlap of RERANK_OVERLAPS, cluster without reranking, medoid and mean, at the base budget,
+    numbers allowed; then, one after the other on the best so far: the order of the reviews instead
+    of cluster size, repeated bigrams blocked instead of trigrams, sentences with numbers avoided.
+    `full`: then, for the
     best, budgets 10 words shorter and longer, and clause splitting of input sentences over 20
     tokens.
     Returns the best options and every trial, in order."""
@@ -203,7 +205,7 @@ def tune(model, dev: list[Group], base: SummaryOptions, grid: str, echo) -> tupl
 
     if grid == "none":
         return base, trials
-    base = replace(base, order="size")  # the order is tried last, on the best
+    base = replace(base, order="size", avoid_numbers=False)  # these two are tried last, on the best
     reranked = [replace(base, rerank=True, overlap_per_text=per_text, overlap_order=order)
                 for per_text, order in RERANK_OVERLAPS]
     variants = reranked + [replace(base, rerank=False), replace(base, method="medoid"),
