@@ -355,7 +355,8 @@ def train(model_cfg: ModelConfig, train_cfg: TrainConfig, resume: bool = False,
         total_steps = min(total_steps, train_cfg.max_epochs * steps_per_epoch)
     eval_every = train_cfg.eval_every or steps_per_epoch
     echo(f"data: {len(train_split):,} train / {len(valid_split):,} valid sentences, "
-         f"vocabulary {tokenizer.vocab_size:,}; {total_steps:,} steps on {device}; "
+         f"vocabulary {tokenizer.vocab_size:,}; {total_steps:,} steps on {device}"
+         f"{' (bf16 autocast)' if use_bf16 else ''}; "
          f"{sum(p.numel() for p in model.parameters()):,} parameters")
     if world.distributed:
         echo(f"distributed: {world.size} processes, global batch {train_cfg.batch_size}")
