@@ -188,9 +188,8 @@ def tune(model, dev: list[Group], base: SummaryOptions, grid: str, echo) -> tupl
     overlap of RERANK_OVERLAPS, cluster without reranking, medoid and mean, at the base budget,
     numbers allowed; then, one after the other on the best so far: the order of the reviews instead
     of cluster size, repeated bigrams blocked instead of trigrams, sentences with numbers avoided.
-    `full`: then, for the
-    best, budgets 10 words shorter and longer, and clause splitting of input sentences over 20
-    tokens.
+    `full`: then, for the best, budgets 10 words shorter and longer, and clause splitting of input
+    sentences over 20 tokens.
     Returns the best options and every trial, in order."""
     trials = []
 
@@ -272,9 +271,9 @@ def markdown(result: dict) -> str:
             rerank = (f"{'each review' if o['overlap_per_text'] else 'all input as one'}, {grams}"
                       if reranked else "no reranking")
             order = "as in the reviews" if o["order"] == "position" else "cluster size"
-            numbers = "avoided" if o.get("avoid_numbers") else "allowed"
+            numbers = "avoided" if o["avoid_numbers"] else "allowed"
             lines.append(f"| {o['method']} | {rerank} | {order if o['method'] != 'mean' else '-'} | "
-                         f"{o.get('no_repeat_ngram', 3)} | {numbers if o['method'] != 'medoid' else '-'} | "
+                         f"{o['no_repeat_ngram']} | {numbers if o['method'] != 'medoid' else '-'} | "
                          f"{o['length']} | {o['max_sentence_tokens'] or 'off'} | {d['rouge1']:.2f} | "
                          f"{d['rouge2']:.2f} | {d['rougeL']:.2f} |")
         lines += ["", f"Chosen: {result['chosen']}.", ""]

@@ -229,14 +229,14 @@ def cmd_summarize(args) -> int:
     """Summarise groups of reviews through the latent space (see sentvae/summarize.py)."""
     from .summarize import SummaryOptions, read_groups, report, summarize
 
-    strategy = {**SummaryOptions().strategy, "beam": args.beam}
+    defaults = SummaryOptions()
+    strategy = {**defaults.strategy, "beam": args.beam}
     if args.no_repeat_ngram is not None:
         strategy["no_repeat_ngram"] = args.no_repeat_ngram
+    avoid_numbers = defaults.avoid_numbers if args.avoid_numbers is None else args.avoid_numbers
     options = SummaryOptions(method=args.method, length=args.length, rerank=not args.no_rerank,
                              n_best=args.n_best, max_sentence_tokens=args.max_sentence_tokens,
-                             avoid_numbers=(SummaryOptions().avoid_numbers if args.avoid_numbers is None
-                                            else args.avoid_numbers),
-                             seed=args.seed, strategy=strategy)
+                             avoid_numbers=avoid_numbers, seed=args.seed, strategy=strategy)
     groups = read_groups(args.input, group_column=args.group_column, text_column=args.text_column,
                          columns=args.columns, references=args.references)
     model = _load(args)
