@@ -14,7 +14,6 @@ import argparse
 import json
 import os
 import platform
-import re
 import shlex
 import statistics
 import subprocess
@@ -26,9 +25,6 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "benchmarks" / "results"
-DONE_LINE = re.compile(r"^done \((?P<reason>[^)]*)\) after (?P<steps>\d+) steps in (?P<minutes>[\d.]+) min",
-                       re.MULTILINE)
-PEAK_LINE = re.compile(r"^peak resident memory: (?P<mb>[\d,]+) MB", re.MULTILINE)
 
 
 def echo(message: str) -> None:
@@ -97,6 +93,18 @@ def hardware() -> dict:
                 break
     except OSError:
         pass
+    flags: set[str] = set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+                break
+    except OSError:
+        pass
+    # The widest vector / matrix instructions, which decide whether bf16 is fast (README: Speed).
+    instruction_set = next((name for flag, name in (("amx_tile", "AMX"), ("avx512_bf16", "AVX512_BF16"),
+                                                    ("avx512f", "AVX512"), ("avx2", "AVX2"))
+                            if flag in flags), "unknown")
     memory_gb = None
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
@@ -104,7 +112,8 @@ def hardware() -> dict:
                 memory_gb = round(int(line.split()[1]) / 1024 ** 2, 1)
     except OSError:
         pass
-    return {"cpu": cpu, "logical_cores": os.cpu_count(), "memory_gb": memory_gb,
+    return {"cpu": cpu, "instruction_set": instruction_set, "logical_cores": os.cpu_count(),
+            "memory_gb": memory_gb,
             "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
             "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
             "load_average_1min": os.getloadavg()[0],
@@ -177,9 +186,18 @@ def config_differences(args, spec: ModelSpec, files: dict[str, str]) -> list[str
     return differences
 
 
-def run_state(run_dir: Path, log: Path) -> str:
-    """"finished", "unfinished" (a run directory without a done line: running or stopped) or "absent"."""
-    if (run_dir / "best" / "config.json").exists() and log.is_file() and DONE_LINE.search(log.read_text()):
+def read_run_summary(run_dir: Path) -> dict | None:
+    """The summary.json a finished `sentvae train` wrote (None if it has not finished)."""
+    path = run_dir / "summary.json"
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def run_state(run_dir: Path) -> str:
+    """"finished" (summary.json and a best checkpoint), "unfinished" (running or stopped) or "absent"."""
+    summary = read_run_summary(run_dir)
+    if (run_dir / "best" / "config.json").exists() and summary and summary["stopped"] != "interrupted":
         return "finished"
     if run_dir.exists() and any(run_dir.iterdir()):
         return "unfinished"
@@ -195,7 +213,7 @@ def train_all(args, specs: list[ModelSpec], files: dict[str, str]) -> dict[str, 
         arguments = train_arguments(args, spec, files)
         commands[spec.name] = shlex.join(["sentvae", *arguments])
         run_dir, log = work / spec.name, work / f"{spec.name}.log"
-        state = run_state(run_dir, log)
+        state = run_state(run_dir)
         if state == "finished" and args.reuse:
             echo(f"{spec.name}: reusing the finished training in {run_dir}")
             differences = config_differences(args, spec, files)
@@ -204,7 +222,7 @@ def train_all(args, specs: list[ModelSpec], files: dict[str, str]) -> dict[str, 
                      + "; ".join(differences))
             continue
         if state != "absent":
-            hint = ("its training has not finished (no 'done' line in " f"{log}); wait for it, or "
+            hint = ("its training has not finished (no summary.json; its log is " f"{log}); wait for it, or "
                     if state == "unfinished" else "")
             fail(f"{run_dir} already holds a run; {hint}"
                      f"{'pass --reuse or ' if state == 'finished' else ''}choose another --work-dir")
@@ -224,18 +242,20 @@ def train_all(args, specs: list[ModelSpec], files: dict[str, str]) -> dict[str, 
     return commands
 
 
-def training_summary(run_dir: Path, log: Path) -> dict:
-    """Steps, stop reason, wall time (from the log and the last checkpoint) and tokens/s of a run."""
-    from sentvae.checkpoint import load_resume_state, resolve_checkpoint
+def training_summary(run_dir: Path) -> dict:
+    """Steps, stop reason, wall time, tokens/s, memory and best validation of a run, from the
+    summary.json and metrics.jsonl that `sentvae train` wrote (and the last checkpoint's state)."""
+    from sentvae.checkpoint import resolve_checkpoint
+    from sentvae.run import load_resume_state
 
     summary: dict = {"run_dir": str(run_dir)}
-    done = DONE_LINE.search(log.read_text(encoding="utf-8")) if log.is_file() else None
-    if done:
-        summary.update(stopped=done["reason"], steps=int(done["steps"]),
-                       wall_minutes_logged=float(done["minutes"]))
-    peak = PEAK_LINE.search(log.read_text(encoding="utf-8")) if log.is_file() else None
-    if peak:
-        summary["peak_rss_mb"] = float(peak["mb"].replace(",", ""))
+    written = read_run_summary(run_dir)
+    if written:
+        summary.update(stopped=written["stopped"], steps=written["steps"],
+                       wall_minutes_logged=written["wall_seconds"] / 60,
+                       train_tokens_per_s=written["train_tokens_per_s"])
+        if "peak_rss_mb" in written:
+            summary["peak_rss_mb"] = written["peak_rss_mb"]
     try:
         state = load_resume_state(resolve_checkpoint(run_dir / "last"))["state"]
         summary.update(loop_minutes=state["elapsed_seconds"] / 60, steps=state["step"])
@@ -244,7 +264,7 @@ def training_summary(run_dir: Path, log: Path) -> dict:
             summary["epochs"] = round(state["epoch"] + state["batch_in_epoch"] / per_epoch, 2)
         else:
             summary["epochs"] = "< 1"
-    except Exception as exc:  # no resumable last checkpoint: report what the log says
+    except Exception as exc:  # no resumable last checkpoint: report what the summary says
         summary["loop_minutes_error"] = str(exc)
     records = []
     metrics = run_dir / "metrics.jsonl"
@@ -254,11 +274,11 @@ def training_summary(run_dir: Path, log: Path) -> dict:
     valid = [r for r in records if r.get("split") == "valid"]
     summary["train_tokens_per_s_median"] = statistics.median(rates) if rates else None
     if valid:
-        best = min(valid, key=lambda r: r["elbo_per_sentence"])
-        summary.update(best_valid_neg_elbo=best["elbo_per_sentence"], best_valid_step=best["step"],
+        best = min(valid, key=lambda r: r["neg_elbo_per_sentence"])
+        summary.update(best_valid_neg_elbo=best["neg_elbo_per_sentence"], best_valid_step=best["step"],
                        validations=len(valid),
-                       best_valid={key: best[key] for key in ("step", "epoch", "elbo_per_sentence",
-                                                              "nll_per_sentence", "kl_per_sentence",
+                       best_valid={key: best[key] for key in ("step", "epoch", "neg_elbo_per_sentence",
+                                                              "rec_per_sentence", "kl_per_sentence",
                                                               "active_units")})
     return summary
 
@@ -275,7 +295,7 @@ def evaluate_run(args, run_dir: Path, test_file: str, text_column: str = "text")
     import torch
 
     from sentvae.evaluate import evaluate, load_evaluation_split
-    from sentvae.model import SentenceVAE
+    from sentvae.pipeline import VAEPipeline
 
     settings = {"test_file": str(Path(test_file).resolve()), "text_column": text_column,
                 "iw_samples": args.iw_samples, "prior_samples": args.prior_samples, "seed": args.seed,
@@ -287,15 +307,15 @@ def evaluate_run(args, run_dir: Path, test_file: str, text_column: str = "text")
             echo(f"{run_dir.name}: reusing the evaluation in {cache}")
             return saved
     torch.set_num_threads(args.eval_threads)
-    model = SentenceVAE.from_pretrained(run_dir)
-    split = load_evaluation_split(model, test_file, text_column=text_column,
+    vae = VAEPipeline.from_pretrained(run_dir)
+    split = load_evaluation_split(vae, test_file, text_column=text_column,
                                   max_sentences=args.max_test_sentences)
     echo(f"{run_dir.name}: evaluating on {len(split):,} sentences ({split.num_targets:,} targets) "
          f"with {args.eval_threads} thread(s)")
     started = time.perf_counter()
-    results = evaluate(model, split, iw_samples=args.iw_samples, seed=args.seed,
+    results = evaluate(vae, split, iw_samples=args.iw_samples, seed=args.seed,
                        prior_samples=args.prior_samples, echo=lambda line: echo(f"  {line}"))
-    payload = {"settings": settings, "parameters": sum(p.numel() for p in model.parameters()),
+    payload = {"settings": settings, "parameters": sum(p.numel() for p in vae.model.parameters()),
                "evaluation_seconds": time.perf_counter() - started,
                "evaluation_threads": args.eval_threads, "results": results}
     cache.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
@@ -427,7 +447,7 @@ def run_protocol(args, name: str, specs: list[ModelSpec], files: dict[str, str],
         run_dir = Path(args.work_dir) / spec.name
         evaluation = evaluate_run(args, run_dir, files["test"], text_column=test_text_column)
         payload["models"][spec.name] = {
-            "title": spec.title, "training": training_summary(run_dir, Path(args.work_dir) / f"{spec.name}.log"),
+            "title": spec.title, "training": training_summary(run_dir),
             "evaluation": evaluation}
     first = next(iter(payload["models"].values()))["evaluation"]["results"]
     payload["data"].update(test_sentences=first["sentences"], test_targets=first["tokens"])

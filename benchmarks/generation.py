@@ -37,7 +37,8 @@ import torch
 from sentvae.checkpoint import resolve_checkpoint
 from sentvae.corpus import is_grammatical, splits
 from sentvae.metrics import distinct_n
-from sentvae.model import SentenceVAE
+from sentvae.decoding import DecodingOptions
+from sentvae.pipeline import VAEPipeline
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import hardware  # noqa: E402
@@ -72,14 +73,14 @@ def interpolation_points(model, sentences: list[str], pairs: int, steps: int, se
     return texts
 
 
-def throughput(model, strategy: dict, seed: int, repeats: int, codes: int = 256, batch: int = 64) -> dict:
+def throughput(model, options: DecodingOptions, seed: int, repeats: int, codes: int = 256, batch: int = 64) -> dict:
     """Sentences/s of decoding `codes` prior codes in batches of `batch`: warm-up, then the median."""
     z = torch.randn(codes, model.cfg.latent_dim, generator=torch.Generator().manual_seed(seed))
-    model.generate(z[:batch], batch_size=batch, seed=seed, **strategy)  # warm-up
+    model.generate(z[:batch], options, batch_size=batch, seed=seed)  # warm-up
     rates = []
     for _ in range(repeats):
         started = time.perf_counter()
-        model.generate(z, batch_size=batch, seed=seed, **strategy)
+        model.generate(z, options, batch_size=batch, seed=seed)
         rates.append(codes / (time.perf_counter() - started))
     return {"sentences_per_s": statistics.median(rates), "min": min(rates), "max": max(rates),
             "repeats": repeats, "codes": codes, "batch": batch}
@@ -87,9 +88,9 @@ def throughput(model, strategy: dict, seed: int, repeats: int, codes: int = 256,
 
 def decoding_speeds(model, seed: int, repeats: int) -> dict:
     """`throughput` of greedy decoding, sampling and beam search (width 5)."""
-    return {name: throughput(model, strategy, seed, repeats)
-            for name, strategy in (("greedy", {}), ("sample", {"strategy": "sample"}),
-                                   ("beam5", {"strategy": "beam", "beam": 5}))}
+    return {name: throughput(model, options, seed, repeats)
+            for name, options in (("greedy", DecodingOptions()), ("sample", DecodingOptions("sample")),
+                                  ("beam5", DecodingOptions("beam", beam=5)))}
 
 
 def speed_lines(payload: dict) -> list[str]:
@@ -106,13 +107,13 @@ def speed_lines(payload: dict) -> list[str]:
 
 
 def measure(args) -> dict:
-    model = SentenceVAE.from_pretrained(args.model)
+    model = VAEPipeline.from_pretrained(args.model)
     seed = run_seed(args.model)
     started = time.perf_counter()
 
     greedy = [r.text for r in model.sample(1000, seed=args.seed)]
-    sampled = [r.text for r in model.sample(1000, seed=args.seed, strategy="sample", temperature=1.0)]
-    beam = [r.text for r in model.sample(1000, seed=args.seed, strategy="beam", beam=5)]
+    sampled = [r.text for r in model.sample(1000, DecodingOptions("sample", temperature=1.0), seed=args.seed)]
+    beam = [r.text for r in model.sample(1000, DecodingOptions("beam", beam=5), seed=args.seed)]
     test = [s.text for s in splits(train=0, valid=0, test=1000, seed=seed + 1)["test"]]
     points = interpolation_points(model, test, args.pairs, args.steps, args.seed)
     real = [s.text for s in splits(train=1000, valid=0, test=0, seed=seed)["train"]]
@@ -170,7 +171,7 @@ def markdown(payload: dict) -> str:
 def ptb_examples(args) -> dict:
     """Ten greedy prior samples, three interpolations between real test sentences, and decoding
     sentences/s (greedy, sampling, beam 5 at batch 64) of a model trained on Penn Treebank."""
-    model = SentenceVAE.from_pretrained(args.ptb_model)
+    model = VAEPipeline.from_pretrained(args.ptb_model)
     test_file = Path(args.ptb_data) / "ptb.test.txt"
     sentences = [" ".join(line.split()) for line in test_file.read_text(encoding="utf-8").splitlines()]
     sentences = [s for s in sentences if 8 <= len(s.split()) <= 20]  # readable lengths
@@ -181,7 +182,7 @@ def ptb_examples(args) -> dict:
         points = model.interpolate(first, second, steps=args.steps)
         interpolations.append({"first": first, "second": second,
                                "points": [[r.position, r.text] for r in points]})
-    sampled = [r.text for r in model.sample(1000, seed=args.seed, strategy="sample", temperature=1.0)]
+    sampled = [r.text for r in model.sample(1000, DecodingOptions("sample", temperature=1.0), seed=args.seed)]
     speed = decoding_speeds(model, args.seed, args.repeats)
     return {
         "benchmark": "generation_ptb",

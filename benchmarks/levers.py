@@ -52,7 +52,7 @@ def compare(work: Path, lever: ModelSpec) -> dict:
     """Speed and validation bound of the baseline and the lever, and the lever's differences."""
     runs = {}
     for spec in (BASELINE, lever):
-        training = training_summary(work / spec.name, work / f"{spec.name}.log")
+        training = training_summary(work / spec.name)
         if "best_valid" not in training:
             fail(f"{work / spec.name / 'metrics.jsonl'}: no validation record (train at least one epoch)")
         runs[spec.name] = {"title": spec.title, "overrides": spec.overrides,
@@ -60,8 +60,8 @@ def compare(work: Path, lever: ModelSpec) -> dict:
     base, new = runs[BASELINE.name], runs[lever.name]
     speed = new["training"]["train_tokens_per_s_median"] / base["training"]["train_tokens_per_s_median"]
     return {"runs": runs, "speedup_tokens_per_s": speed,
-            "valid_neg_elbo_change": new["best_valid"]["elbo_per_sentence"]
-            - base["best_valid"]["elbo_per_sentence"]}
+            "valid_neg_elbo_change": new["best_valid"]["neg_elbo_per_sentence"]
+            - base["best_valid"]["neg_elbo_per_sentence"]}
 
 
 def markdown(results: dict) -> str:
@@ -72,7 +72,7 @@ def markdown(results: dict) -> str:
         base, new = entry["runs"]["baseline"], entry["runs"][name]
         lines.append(f"| {entry['title']} | {base['training']['train_tokens_per_s_median']:,.0f} | "
                      f"{new['training']['train_tokens_per_s_median']:,.0f} | {entry['speedup_tokens_per_s']:.2f}x | "
-                     f"{base['best_valid']['elbo_per_sentence']:.2f} | {new['best_valid']['elbo_per_sentence']:.2f} | "
+                     f"{base['best_valid']['neg_elbo_per_sentence']:.2f} | {new['best_valid']['neg_elbo_per_sentence']:.2f} | "
                      f"{entry['valid_neg_elbo_change']:+.2f} | {new['best_valid']['kl_per_sentence']:.2f} | "
                      f"{entry['epochs']} | {entry['date']} |")
     lines += ["", "Validation -ELBO: best per-epoch validation bound at beta = 1 (one posterior sample), "

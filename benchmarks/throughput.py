@@ -37,12 +37,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sentvae.config import ModelConfig
+from sentvae.config import ModelConfig, TrainConfig
 from sentvae.data import bucketed_batches, collate
+from sentvae.decoding import DecodingOptions
 from sentvae.model import SentenceVAE
-from sentvae.objective import gaussian_kl, vae_loss
+from sentvae.objective import gaussian_kl
+from sentvae.pipeline import VAEPipeline
+from sentvae.step import build_optimizer, native_bf16, step_noise, train_step
 from sentvae.tokenizer import PAD_ID, TextTokenizer
-from sentvae.train import build_optimizer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import hardware  # noqa: E402
@@ -94,6 +96,11 @@ class PaddedReference(nn.Module):
         nll = F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1),
                               ignore_index=PAD_ID, reduction="sum") / tokens.size(0)
         return nll + gaussian_kl(mu, logvar).sum(1).mean()
+
+
+def ratio(value: float | None, reference: float) -> float | None:
+    """value / reference, or None for a variant not measured (bf16 where it is not native)."""
+    return None if value is None else value / reference
 
 
 def pad_to(batch_ids: list[list[int]], length: int) -> torch.Tensor:
@@ -148,16 +155,20 @@ def training_throughputs(cfg: ModelConfig, ids: list[list[int]], batch_size: int
     bucketed_large = [chosen[b] for b in bucketed_batches(lengths[chosen], LARGE_BATCH_FACTOR * batch_size,
                                                           seed, 0, bucket_size=100)]
 
+    defaults = TrainConfig()
+
     def sentvae_step(model, optimizer, bf16=False):
+        """The library's own training step (sentvae.step.train_step, what `train()` runs): the
+        per-step noise, word dropout, loss, gradient clipping and optimizer update included."""
+        steps = iter(range(10 ** 9))
+
         def step(indices):
             tokens, lens = collate([ids[i] for i in indices])
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-                out = model(tokens, lens)
-            loss = vae_loss(out.nll, gaussian_kl(out.mu.float(), out.logvar.float()), 1.0)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            return int(lens.sum())
+            noise = step_noise(seed, next(steps), len(indices), model.cfg.latent_dim, int(lens.max()) + 1)
+            result = train_step(model, optimizer, tokens, lens, noise, beta=defaults.beta,
+                                lr=defaults.lr, free_bits=defaults.free_bits,
+                                grad_clip=defaults.grad_clip, bf16=bf16)
+            return result.tokens
         return step
 
     def reference_step(model, optimizer):
@@ -181,6 +192,7 @@ def training_throughputs(cfg: ModelConfig, ids: list[list[int]], batch_size: int
     # (name, model config, batches, bf16, fused AdamW, untimed warm-up batches): each exact lever on
     # top of the previous ones; bf16, the larger batch and the adaptive softmax on top of all exact
     # ones. The large batches are 4x fewer, so one warm-up.
+    bf16_native = native_bf16(torch.device("cpu"))
     for name, variant, batches, bf16, fused, warmup in (
             ("sentvae_packed", cfg, random_batches, False, False, 3),
             ("sentvae_packed_bucketed", cfg, bucketed, False, False, 3),
@@ -189,6 +201,9 @@ def training_throughputs(cfg: ModelConfig, ids: list[list[int]], batch_size: int
             (LARGE_BATCH_KEY, cfg, bucketed_large, False, True, 1),
             (ADAPTIVE_KEY, adaptive, bucketed, False, True, 3),
             (ALL_LEVERS_KEY, adaptive, bucketed, True, True, 3)):
+        if bf16 and not bf16_native:  # emulated bf16 is slower than float32: training leaves it off
+            results[name] = None
+            continue
         torch.manual_seed(seed)
         model = SentenceVAE(variant).train()
         optimizer = build_optimizer(model) if fused else torch.optim.AdamW(model.parameters())
@@ -201,28 +216,24 @@ def decoding_throughputs(cfg: ModelConfig, tokenizer, texts: list[str], batch: i
                          repeats: int = 3) -> dict:
     """Sentences/s of decoding (greedy, sampling, beam 5) and of encoding, batch 64, median."""
     torch.manual_seed(0)
-    model = SentenceVAE(cfg, tokenizer).eval()
+    vae = VAEPipeline(SentenceVAE(cfg).eval(), tokenizer)
     z = torch.randn(batch, cfg.latent_dim)
     results = {}
-    for name, strategy in (("greedy", {"strategy": "greedy"}),
-                           ("sample", {"strategy": "sample", "seed": 0}),
-                           ("beam5", {"strategy": "beam", "beam": 5})):
-        try:
-            model.generate(z[:2], max_length=20, **strategy)
-        except Exception as exc:  # a strategy this version does not have
-            results[name] = f"unavailable: {exc}"
-            continue
+    for name, options, seed in (("greedy", DecodingOptions("greedy", max_length=30), None),
+                                ("sample", DecodingOptions("sample", max_length=30), 0),
+                                ("beam5", DecodingOptions("beam", beam=5, max_length=30), None)):
+        vae.generate(z[:2], options, seed=seed)  # warm-up
         times = []
         for _ in range(repeats):
             start = time.perf_counter()
-            model.generate(z, max_length=30, **strategy)
+            vae.generate(z, options, seed=seed)
             times.append(time.perf_counter() - start)
         results[name] = batch / statistics.median(times)
     sample = texts[:batch]
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        model.encode(sample)
+        vae.encode(sample)
         times.append(time.perf_counter() - start)
     results["encode"] = batch / statistics.median(times)
     return results
@@ -267,6 +278,7 @@ def main(argv=None) -> int:
 
     report = {"corpus": corpus, "sentences": len(ids), "vocab_size": tokenizer.vocab_size,
               "batch_size": 32, "timed_steps": args.steps, "hardware": hardware(),
+              "bf16_native": native_bf16(torch.device("cpu")),
               "command": "python benchmarks/throughput.py " + " ".join(sys.argv[1:] if argv is None else argv)}
     first_rate = gemm_rate(1.0 if args.quick else 3.0)
     for name, size in sizes.items():
@@ -280,8 +292,8 @@ def main(argv=None) -> int:
             "speedup_large_batch_vs_reference": train[LARGE_BATCH_KEY] / train["reference_padded_60"],
             "adaptive_softmax_cutoffs": adaptive_cutoffs(cfg.vocab_size),
             "speedup_adaptive_vs_reference": train[ADAPTIVE_KEY] / train["reference_padded_60"],
-            "speedup_bf16_vs_reference": train[BF16_KEY] / train["reference_padded_60"],
-            "speedup_all_levers_vs_reference": train[ALL_LEVERS_KEY] / train["reference_padded_60"],
+            "speedup_bf16_vs_reference": ratio(train[BF16_KEY], train["reference_padded_60"]),
+            "speedup_all_levers_vs_reference": ratio(train[ALL_LEVERS_KEY], train["reference_padded_60"]),
             "training_flops_per_s": best * flops["training_per_token"],
             "decode_sentences_per_s": decoding_throughputs(cfg, tokenizer, texts),
         }
@@ -304,7 +316,9 @@ def markdown(report: dict) -> str:
     hw = report["hardware"]
     lines = [f"Corpus: {report['corpus']} ({report['sentences']:,} sentences, vocabulary "
              f"{report['vocab_size']:,}), batch 32, {report['timed_steps']} timed steps per variant; "
-             f"{hw['cpu']}, {hw['torch_threads']} torch threads, torch {hw['torch']}; "
+             f"{hw['cpu']} ({hw.get('instruction_set', 'unknown')}), {hw['torch_threads']} torch threads, "
+             f"torch {hw['torch']}; bf16 variants "
+             f"{'measured (bf16 instructions present)' if report.get('bf16_native') else 'not run: no bf16 instructions on this CPU, where training leaves bf16 off'}; "
              f"GEMM rate {report['gemm_flops_per_s'] / 1e9:.0f} GFLOP/s (best of two timed GEMMs); "
              f"1-minute load average {report['load_average_1min']:.1f} at the end.", "",
              f"| size | reference (pad 60) tok/s | packed | + bucketing | + fused AdamW | + bf16 | exact speed-up | % of GEMM rate | "
@@ -313,6 +327,7 @@ def markdown(report: dict) -> str:
              "greedy sent/s | sample sent/s | beam 5 sent/s | encode sent/s |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     fmt = lambda v: f"{v:,.0f}" if isinstance(v, (int, float)) else "n/a"  # noqa: E731
+    times = lambda v: f"{v:.1f}x" if isinstance(v, (int, float)) else "n/a"  # noqa: E731
     for name in ("anchor", "ptb_config"):
         if name not in report:
             continue
@@ -324,7 +339,7 @@ def markdown(report: dict) -> str:
                      f"{r['speedup_vs_reference']:.1f}x | {100 * r['fraction_of_gemm_rate']:.0f}% | "
                      f"{fmt(t[LARGE_BATCH_KEY])} | {r['speedup_large_batch_vs_reference']:.1f}x | "
                      f"{fmt(t[ADAPTIVE_KEY])} | {r['speedup_adaptive_vs_reference']:.1f}x | "
-                     f"{fmt(t[ALL_LEVERS_KEY])} | {r['speedup_all_levers_vs_reference']:.1f}x | "
+                     f"{fmt(t[ALL_LEVERS_KEY])} | {times(r['speedup_all_levers_vs_reference'])} | "
                      f"{fmt(d.get('greedy'))} | {fmt(d.get('sample'))} | {fmt(d.get('beam5'))} | {fmt(d.get('encode'))} |")
     return "\n".join(lines)
 

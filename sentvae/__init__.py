@@ -1,8 +1,8 @@
 """sentvae: sentence-level variational autoencoders for text (GRU encoder and decoder).
 
-    from sentvae import SentenceVAE
-    model = SentenceVAE.from_pretrained("runs/demo")
-    model.sample(5)
+    from sentvae import VAEPipeline
+    vae = VAEPipeline.from_pretrained("runs/demo")
+    vae.sample(5)
 
 Importing the package does no work; heavy modules load when first used.
 """
@@ -11,11 +11,11 @@ from .errors import ArgumentError, CheckpointError, ConfigError, DataError, Sent
 
 __version__ = "0.1.0"
 
-__all__ = ["SentenceVAE", "TextTokenizer", "ModelConfig", "TrainConfig", "load_config",
+__all__ = ["VAEPipeline", "SentenceVAE", "DecodingOptions", "TextTokenizer", "ModelConfig", "TrainConfig", "load_config",
            "SentvaeError", "ConfigError", "DataError", "CheckpointError", "ArgumentError"]
 
 
-_LAZY = {"SentenceVAE": "model", "TextTokenizer": "tokenizer", "ModelConfig": "config",
+_LAZY = {"VAEPipeline": "pipeline", "SentenceVAE": "model", "DecodingOptions": "decoding", "TextTokenizer": "tokenizer", "ModelConfig": "config",
          "TrainConfig": "config", "load_config": "config"}
 
 

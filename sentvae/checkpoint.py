@@ -25,7 +25,6 @@ import json
 import os
 import shutil
 import tempfile
-import warnings
 from pathlib import Path
 
 from .config import FORMAT_VERSION, ModelConfig, build, to_dict
@@ -67,7 +66,8 @@ class CheckpointWriteError(CheckpointError):
     """Writing a checkpoint failed (disk full, permissions); the temporary files are removed."""
 
 
-def write_checkpoint_files(directory: Path, model, train_config=None, resume_state=None) -> None:
+def write_checkpoint_files(directory: Path, model, tokenizer: TextTokenizer, train_config=None,
+                           resume_state=None) -> None:
     """Write the checkpoint files into an existing (temporary) directory and fsync them.
 
     Any failure to write (a full disk, a file size limit, permissions) is a
@@ -77,13 +77,11 @@ def write_checkpoint_files(directory: Path, model, train_config=None, resume_sta
     from safetensors import SafetensorError
     from safetensors.torch import save_model
 
-    if model.tokenizer is None:
-        raise ValueError("cannot save a model without its tokenizer")
     config = {"format_version": FORMAT_VERSION, "model": to_dict(model.cfg)}
     try:
         (directory / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
         save_model(model, str(directory / WEIGHTS_FILE))
-        model.tokenizer.save(directory / TOKENIZER_FILE)
+        tokenizer.save(directory / TOKENIZER_FILE)
         if train_config is not None:
             (directory / TRAIN_CONFIG_FILE).write_text(
                 json.dumps(to_dict(train_config), indent=2) + "\n", encoding="utf-8")
@@ -95,10 +93,10 @@ def write_checkpoint_files(directory: Path, model, train_config=None, resume_sta
     except OSError as exc:
         raise CheckpointWriteError(f"{directory}: {exc.strerror or exc}") from None
     except (SafetensorError, RuntimeError) as exc:  # they wrap the OS error in their own text
-        raise CheckpointWriteError(f"{directory}: {_first_line(exc)}") from None
+        raise CheckpointWriteError(f"{directory}: {first_line(exc)}") from None
 
 
-def _first_line(exc: BaseException, limit: int = 200) -> str:
+def first_line(exc: BaseException, limit: int = 200) -> str:
     text = str(exc).strip()
     return (text.splitlines()[0] if text else type(exc).__name__)[:limit]
 
@@ -136,8 +134,8 @@ def exchange_paths(first: Path, second: Path) -> bool:
     raise OSError(error, os.strerror(error), str(second))
 
 
-def save_checkpoint(directory, model, train_config=None) -> None:
-    """Save `model` (with its tokenizer) to `directory`, replacing it only once complete."""
+def save_checkpoint(directory, model, tokenizer: TextTokenizer, train_config=None) -> None:
+    """Save `model` and its tokenizer to `directory`, replacing it only once complete."""
     target = Path(directory)
     parent = _writable_parent(target)
     try:
@@ -145,7 +143,7 @@ def save_checkpoint(directory, model, train_config=None) -> None:
     except OSError as exc:
         raise CheckpointError(f"{parent}: cannot write there ({exc.strerror})") from None
     try:
-        write_checkpoint_files(temporary, model, train_config)
+        write_checkpoint_files(temporary, model, tokenizer, train_config)
         if not target.exists():
             os.replace(temporary, target)
         elif exchange_paths(temporary, target):  # the old checkpoint is now in `temporary`
@@ -161,43 +159,6 @@ def save_checkpoint(directory, model, train_config=None) -> None:
         reason = exc.strerror if isinstance(exc, OSError) else str(exc).split(": ", 1)[-1]
         raise CheckpointError(f"{target}: could not write checkpoint ({reason}); "
                               "the previous checkpoint, if any, is unchanged") from None
-
-
-def point_link(link: Path, target_name: str) -> None:
-    """Atomically make `link` a symbolic link to `target_name` (relative to the link's folder)."""
-    temporary = link.with_name(f".{link.name}.tmp-{os.getpid()}")
-    if temporary.is_symlink() or temporary.exists():
-        temporary.unlink()
-    os.symlink(target_name, temporary)
-    os.replace(temporary, link)
-    fsync_directory(link.parent)
-
-
-def prepare_run_dir(directory, resume: bool) -> Path:
-    """Create (or check) a training run directory; cheap, so the CLI calls it before slow imports.
-
-    A fresh run refuses a directory that already holds one; a resumed run needs its `last`
-    checkpoint. Leftovers of a process killed while saving (temporary directories and links)
-    are removed: `last` and `best` never point at them.
-    """
-    run = Path(directory)
-    try:
-        (run / "checkpoints").mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise CheckpointError(f"{run}: cannot create the output directory ({exc.strerror})") from None
-    if not os.access(run, os.W_OK):
-        raise CheckpointError(f"{run}: output directory is not writable")
-    if resume and not (run / "last" / CONFIG_FILE).exists():
-        raise CheckpointError(f"{run}: nothing to resume (no last checkpoint)")
-    if not resume and (run / "last").exists():
-        raise CheckpointError(f"{run}: already holds a run; pass --resume to continue it "
-                              "or choose another --out")
-    for path in (run / "checkpoints").glob(".step-*.tmp-*"):
-        shutil.rmtree(path, ignore_errors=True)
-    for path in run.glob(".*.tmp-*"):
-        if path.is_symlink() or path.is_file():
-            path.unlink()
-    return run
 
 
 def resolve_checkpoint(path) -> Path:
@@ -276,7 +237,7 @@ def load_weights(model, weights: Path, device="cpu") -> None:
         load_model(model, str(weights), strict=True, device=str(device))
     except (SafetensorError, RuntimeError, OSError, ValueError) as exc:
         raise CheckpointError(f"{weights}: not valid weights for this config "
-                              f"({_first_line(exc)})") from None
+                              f"({first_line(exc)})") from None
 
 
 def check_checkpoint(path) -> tuple[Path, ModelConfig, TextTokenizer]:
@@ -299,39 +260,13 @@ def check_checkpoint(path) -> tuple[Path, ModelConfig, TextTokenizer]:
 
 
 def load_checkpoint(path, device="cpu"):
-    """Rebuild a `SentenceVAE` from a checkpoint or run directory; refuses pickled weights."""
+    """(model, tokenizer) of a checkpoint or run directory; refuses pickled weights."""
     directory, cfg, tokenizer = check_checkpoint(path)
 
     from .model import SentenceVAE  # torch is imported only for a checkpoint that passed
 
-    model = SentenceVAE(cfg, tokenizer)
+    model = SentenceVAE(cfg)
     load_weights(model, directory / WEIGHTS_FILE, device)
     model.to(device)
     model.eval()
-    return model
-
-
-def load_resume_state(directory: Path) -> dict:
-    """The optimizer/step/RNG state of a training checkpoint, loaded without running code."""
-    import pickle
-
-    import torch
-
-    path = directory / RESUME_FILE
-    if not path.exists():
-        raise CheckpointError(f"{path}: missing (this checkpoint cannot be resumed)")
-    try:
-        with warnings.catch_warnings():  # e.g. "protocol 4": the error below says it all
-            warnings.simplefilter("ignore")
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:  # the weights-only unpickler met a global it does not allow
-        raise CheckpointError(f"{path}: refused: it holds objects other than tensors and plain "
-                              "data (a pickle that could run code); sentvae never unpickles them") from None
-    except Exception as exc:  # truncated, not a torch file, ...
-        raise CheckpointError(f"{path}: unreadable resume state ({_first_line(exc)})") from None
-    if not (isinstance(state, dict) and isinstance(state.get("state"), dict)
-            and isinstance(state.get("optimizer"), dict)
-            and isinstance(state.get("torch_rng"), torch.Tensor)):
-        raise CheckpointError(f"{path}: not a sentvae resume state (expected state, optimizer "
-                              "and torch_rng)")
-    return state
+    return model, tokenizer

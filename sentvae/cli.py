@@ -13,8 +13,6 @@ from pathlib import Path
 
 from .errors import ArgumentError, SentvaeError
 
-REPO_CONFIGS = Path(__file__).resolve().parent.parent / "configs"
-
 
 # --- shared options --------------------------------------------------------------------------
 
@@ -49,8 +47,8 @@ def _add_strategy(parser: argparse.ArgumentParser) -> None:
 _STRATEGY_FLAGS = {"sample": ("temperature", "top_k", "top_p"), "beam": ("beam", "alpha", "n_best")}
 
 
-def _strategy(args) -> dict:
-    """The decoding options of the command line, validated before any model is loaded."""
+def _decoding_options(args):
+    """The `DecodingOptions` of the command line, validated before any model is loaded."""
     from .decoding import DecodingOptions
 
     given = {name: getattr(args, name) for names in _STRATEGY_FLAGS.values() for name in names
@@ -61,16 +59,16 @@ def _strategy(args) -> dict:
         owner = next(o for o, names in _STRATEGY_FLAGS.items() if name in names)
         if owner != strategy:
             raise ArgumentError(f"--{name.replace('_', '-')} needs --strategy {owner}")
-    options = {"strategy": strategy, "no_repeat_ngram": args.no_repeat_ngram,
-               "max_length": args.max_length, "suppress_unk": args.suppress_unk, **given}
-    DecodingOptions(**options)  # raises ArgumentError on a value out of range
-    return options
+    return DecodingOptions(strategy=strategy, no_repeat_ngram=args.no_repeat_ngram,
+                           max_length=args.max_length, suppress_unk=args.suppress_unk,
+                           **given)  # raises ArgumentError on a value out of range
 
 
 def _load(args):
-    from .checkpoint import load_checkpoint  # checks the directory before importing torch
+    """The checkpoint of `-m` as a `VAEPipeline` (main() has checked it before torch loads)."""
+    from .pipeline import VAEPipeline
 
-    return load_checkpoint(args.model, device=args.device)
+    return VAEPipeline.from_pretrained(args.model, device=args.device)
 
 
 def _emit(results, fmt: str, text_line) -> None:
@@ -105,7 +103,6 @@ def _set(key: str, value) -> str:
 
 def cmd_train(args) -> int:
     """Train; exit status 128 + N when signal N (Ctrl-C: 130) stopped it after saving."""
-    from .checkpoint import prepare_run_dir
     from .config import load_config
     from .data import check_input_files
 
@@ -122,6 +119,8 @@ def cmd_train(args) -> int:
         config_path = saved if saved.exists() else None
     model_cfg, train_cfg = load_config(config_path, overrides)
     check_input_files(train_cfg)  # bad input fails here, before torch is imported
+    from .run import prepare_run_dir
+
     prepare_run_dir(train_cfg.out_dir, resume=args.resume)
     if args.nproc > 1 and "WORLD_SIZE" not in os.environ:
         return _launch_distributed(args.nproc, args.argv)
@@ -157,9 +156,9 @@ def _interrupted_status(summary: dict) -> int:
 
 
 def cmd_sample(args) -> int:
-    strategy = _strategy(args)
-    model = _load(args)
-    results = model.sample(args.num, z_scale=args.z_scale, seed=args.seed, **strategy)
+    options = _decoding_options(args)
+    vae = _load(args)
+    results = vae.sample(args.num, options, z_scale=args.z_scale, seed=args.seed)
     _emit(results, args.format, lambda r: r.text)
     return 0
 
@@ -170,13 +169,13 @@ def cmd_reconstruct(args) -> int:
     if bool(args.input) == bool(args.texts):
         raise SentvaeError("give sentences as arguments or --input FILE (one of the two)")
     texts = _read_lines(args.input, args.encoding_errors or "strict") if args.input else args.texts
-    strategy = _strategy(args)
-    model = _load(args)
-    results = model.reconstruct(texts, sample_z=args.sample_z, seed=args.seed, **strategy)
+    options = _decoding_options(args)
+    vae = _load(args)
+    results = vae.reconstruct(texts, options, sample_z=args.sample_z, seed=args.seed)
     _emit(results, args.format, lambda r: f"{r.source}\t->\t{r.text}")
     if args.input:
         outputs = [r.text for r in results]
-        normalised = [" ".join(model.tokenizer.tokens(t)) for t in texts]
+        normalised = [" ".join(vae.tokenizer.tokens(t)) for t in texts]
         exact = sum(o == s for o, s in zip(outputs, normalised)) / len(texts)
         summary = {"sentences": len(texts), "bleu": corpus_bleu(outputs, normalised),
                    "exact_match": exact}
@@ -189,11 +188,11 @@ def cmd_reconstruct(args) -> int:
 def cmd_interpolate(args) -> int:
     if not args.prior and len(args.sentences) != 2:
         raise SentvaeError("interpolate needs two sentences (or --prior)")
-    strategy = _strategy(args)
-    model = _load(args)
+    options = _decoding_options(args)
+    vae = _load(args)
     first, second = (args.sentences + [None, None])[:2] if not args.prior else (None, None)
-    results = model.interpolate(first, second, steps=args.steps, method=args.method,
-                                prior=args.prior, seed=args.seed, unique=args.unique, **strategy)
+    results = vae.interpolate(first, second, steps=args.steps, method=args.method, options=options,
+                              prior=args.prior, seed=args.seed, unique=args.unique)
     _emit(results, args.format, lambda r: f"{r.position:.2f}\t{r.text}")
     return 0
 
@@ -202,7 +201,7 @@ def cmd_demo(args) -> int:
     """Train on the built-in corpus, then print samples, reconstructions and an interpolation."""
     from .config import load_config
     from .corpus import is_grammatical, splits
-    from .model import SentenceVAE
+    from .pipeline import VAEPipeline
     from .train import train
 
     overrides = [_set("train.out_dir", args.out)] + list(args.set or [])
@@ -210,8 +209,8 @@ def cmd_demo(args) -> int:
     summary = train(model_cfg, train_cfg, resume=False, progress=not args.quiet)
     if summary.get("stopped") == "interrupted":  # saved; `sentvae train --resume` continues it
         return _interrupted_status(summary)
-    model = SentenceVAE.from_pretrained(args.out)
-    samples = model.sample(1000, seed=0)
+    vae = VAEPipeline.from_pretrained(args.out)
+    samples = vae.sample(1000, seed=0)
     share = sum(is_grammatical(s.text) for s in samples) / len(samples)
     print("\nten sentences from the prior (greedy decoding of z ~ N(0, I)):")
     for s in samples[:10]:
@@ -220,7 +219,7 @@ def cmd_demo(args) -> int:
     test = [s.text for s in splits(train=1, valid=1, test=50, seed=train_cfg.seed + 1)["test"]]
     first, second = test[0], next(t for t in test[1:] if len(t.split()) != len(test[0].split()))
     print(f"\ninterpolation between\n  A: {first}\n  B: {second}")
-    for r in model.interpolate(first, second, steps=8):
+    for r in vae.interpolate(first, second, steps=8):
         print(f"  {r.position:.2f}  {r.text}")
     return 0
 
@@ -265,11 +264,11 @@ def cmd_evaluate(args) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    model = _load(args)
-    split = load_evaluation_split(model, args.data, text_column=args.text_column,
+    vae = _load(args)
+    split = load_evaluation_split(vae, args.data, text_column=args.text_column,
                                   max_sentences=args.max_sentences, long_sentences=args.long_sentences,
                                   encoding_errors=args.encoding_errors or "strict")
-    results = evaluate(model, split, iw_samples=args.iw_samples, batch_size=args.batch_size,
+    results = evaluate(vae, split, iw_samples=args.iw_samples, batch_size=args.batch_size,
                        seed=args.seed, prior_samples=args.prior_samples,
                        echo=lambda line: print(line, file=sys.stderr))
     results.update(model=args.model, data=args.data)
@@ -282,7 +281,7 @@ def cmd_evaluate(args) -> int:
 def cmd_plot(args) -> int:
     """Training curves of a run; KL per dimension and a PCA of posterior means on a corpus."""
     from .evaluate import column_values, load_evaluation_split
-    from .model import SentenceVAE
+    from .pipeline import VAEPipeline
     from .plot import plot_kl_per_dimension, plot_latent_pca, plot_training
 
     model_dir = args.model or (args.run if args.data else None)
@@ -296,16 +295,16 @@ def cmd_plot(args) -> int:
     if args.run is not None:
         written.append(plot_training(args.run, out / "training.png"))
     if model_dir is not None:
-        model = SentenceVAE.from_pretrained(model_dir, device=args.device)
-        if not model.cfg.has_latent:
+        vae = VAEPipeline.from_pretrained(model_dir, device=args.device)
+        if not vae.cfg.has_latent:
             raise SentvaeError(f"{model_dir}: a language model (no latent code) has no latent space to plot")
-        split = load_evaluation_split(model, args.data, text_column=args.text_column,
+        split = load_evaluation_split(vae, args.data, text_column=args.text_column,
                                       max_sentences=args.max_sentences,
                                       encoding_errors=args.encoding_errors or "strict")
         labels = column_values(split, args.label_column) if args.label_column else None
-        plot_kl_per_dimension(model, split, out / "kl_per_dimension.png")
+        plot_kl_per_dimension(vae.model, split, out / "kl_per_dimension.png")
         written += [out / "kl_per_dimension.png",
-                    plot_latent_pca(model, split, labels, out / "latent_pca.png")]
+                    plot_latent_pca(vae.model, split, labels, out / "latent_pca.png")]
     for path in written:
         print(path)
     return 0
@@ -430,7 +429,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_plot)
 
     p = sub.add_parser("demo", help="train on the built-in corpus, then show samples and an interpolation")
-    p.add_argument("--config", default=str(REPO_CONFIGS / "demo.yaml"), help="config (default configs/demo.yaml)")
+    p.add_argument("--config", default="demo",
+                   help="YAML config, or the name of a shipped one (default demo: configs/demo.yaml)")
     p.add_argument("--out", default="runs/demo", help="run directory (default runs/demo)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -30,7 +30,7 @@ best first (the record's own sentence included), as {"text", "ids", "logprob", "
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 import torch.nn.functional as F
@@ -281,20 +281,17 @@ def _beam_search(model, z: torch.Tensor | None, batch: int,
 
 # --- the public entry points --------------------------------------------------------------------
 
-def decode(model, z: torch.Tensor | None, tokenizer, n: int | None = None,
-           strategy: str = "greedy", temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
-           beam: int = 5, alpha: float = 0.0, n_best: int = 1, no_repeat_ngram: int = 0,
-           max_length: int | None = None, suppress_unk: bool = False, seed: int | None = None,
-           batch_size: int = 256) -> list[Generation]:
+def decode(model, z: torch.Tensor | None, tokenizer, options: DecodingOptions | None = None,
+           n: int | None = None, seed: int | None = None, batch_size: int = 256) -> list[Generation]:
     """Decode latent codes z (B, Z), or `n` sentences of a model without a latent code.
 
-    Options as in `DecodingOptions` (see the module docstring); `batch_size` codes are decoded
-    at a time (beam search runs batch_size * beam decoder rows). Returns one `Generation` per code.
+    `options` as in `DecodingOptions` (see the module docstring; its `max_length` None becomes the
+    model's); `batch_size` codes are decoded at a time (beam search runs batch_size * beam decoder
+    rows). Returns one `Generation` per code.
     """
-    opts = DecodingOptions(strategy=strategy, temperature=temperature, top_k=top_k, top_p=top_p,
-                           beam=beam, alpha=alpha, n_best=n_best, no_repeat_ngram=no_repeat_ngram,
-                           max_length=model.cfg.max_length if max_length is None else max_length,
-                           suppress_unk=suppress_unk)
+    opts = options or DecodingOptions()
+    if opts.max_length is None:
+        opts = replace(opts, max_length=model.cfg.max_length)
     if z is None and n is None:
         raise ArgumentError("decode needs latent codes z or a count n")
     if batch_size < 1:
@@ -331,37 +328,6 @@ def _beam_generation(hypotheses, code, tokenizer, opts: DecodingOptions) -> Gene
     return Generation(tokenizer.decode(ids), ids, logprob, "beam", code, extra=extra)
 
 
-def sample_prior(model, n: int, z_scale: float = 1.0, seed: int | None = None,
-                 **strategy) -> list[Generation]:
-    """Decode `n` codes z ~ N(0, z_scale^2 I); the tokens (if sampled) use seed + 1."""
-    if n < 1:
-        raise ArgumentError(f"the number of samples must be >= 1, got {n}")
-    if not z_scale > 0:
-        raise ArgumentError(f"z scale must be > 0, got {z_scale}")
-    generator = torch.Generator().manual_seed(seed) if seed is not None else None
-    z = None
-    if model.cfg.has_latent:
-        z = torch.randn(n, model.cfg.latent_dim, generator=generator) * z_scale  # (n, Z)
-    return model.generate(z, n=n, seed=None if seed is None else seed + 1, **strategy)
-
-
-def reconstruct(model, texts: list[str], sample_z: bool = False, seed: int | None = None,
-                **strategy) -> list[Generation]:
-    """Encode sentences, decode their posterior mean (or a posterior sample)."""
-    texts = list(texts)
-    if not texts:
-        return []
-    mu, logvar = model.encode(texts)  # (B, Z) each
-    z = mu
-    if sample_z:
-        generator = torch.Generator().manual_seed(seed) if seed is not None else None
-        z = mu + torch.randn(mu.shape, generator=generator).to(mu.device) * torch.exp(0.5 * logvar)
-    results = model.generate(z, seed=seed, **strategy)
-    for result, text in zip(results, texts):
-        result.source = text
-    return results
-
-
 def slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
     """Spherical interpolation of the directions of a, b (Z,), with linearly interpolated norm.
 
@@ -388,7 +354,7 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
     return direction * ((1 - t) * norm_a + t * norm_b)
 
 
-def _check_path(steps: int, method: str) -> None:
+def check_path(steps: int, method: str) -> None:
     if steps < 2:
         raise ArgumentError(f"an interpolation needs at least 2 steps, got {steps}")
     if method not in ("linear", "slerp"):
@@ -397,7 +363,7 @@ def _check_path(steps: int, method: str) -> None:
 
 def path(a: torch.Tensor, b: torch.Tensor, steps: int, method: str = "linear") -> torch.Tensor:
     """`steps` evenly spaced points from a to b inclusive: (Z,), (Z,) -> (steps, Z)."""
-    _check_path(steps, method)
+    check_path(steps, method)
     points = []
     for i in range(steps):
         t = i / (steps - 1)
@@ -406,36 +372,5 @@ def path(a: torch.Tensor, b: torch.Tensor, steps: int, method: str = "linear") -
     return torch.stack(points)
 
 
-def interpolate(model, first: str | None, second: str | None, steps: int = 8,
-                method: str = "linear", prior: bool = False, seed: int | None = None,
-                unique: bool = False, **strategy) -> list[Generation]:
-    """Decode points between the posterior means of two sentences (or two prior draws).
-
-    The first and last records decode the two ends, so with the same strategy they are the
-    reconstructions of the inputs. `unique` drops a record whose text equals the previous one.
-    """
-    if not model.cfg.has_latent:
-        raise ArgumentError("interpolation needs a model with a latent code")
-    _check_path(steps, method)
-    if prior:
-        generator = torch.Generator().manual_seed(seed) if seed is not None else None
-        ends = torch.randn(2, model.cfg.latent_dim, generator=generator)  # (2, Z)
-    else:
-        if first is None or second is None:
-            raise ArgumentError("interpolation needs two sentences (or prior=True)")
-        ends, _ = model.encode([first, second])  # (2, Z) posterior means
-    points = path(ends[0].cpu(), ends[1].cpu(), steps, method)  # (steps, Z)
-    results = model.generate(points, seed=seed, **strategy)
-    for i, result in enumerate(results):
-        result.position = i / (steps - 1)
-    if unique:
-        kept = [results[0]]
-        for result in results[1:]:
-            if result.text != kept[-1].text:
-                kept.append(result)
-        results = kept
-    return results
-
-
-__all__ = ["Generation", "DecodingOptions", "decode", "sample_prior", "reconstruct", "interpolate",
-           "path", "slerp", "length_penalty", "STRATEGIES"]
+__all__ = ["Generation", "DecodingOptions", "decode", "path", "slerp", "length_penalty",
+           "check_path", "STRATEGIES"]

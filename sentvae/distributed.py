@@ -94,13 +94,3 @@ def wrap(model: torch.nn.Module, world: World, device: torch.device) -> torch.nn
 
     ids = [device.index if device.index is not None else world.local_rank] if device.type == "cuda" else None
     return DistributedDataParallel(model, device_ids=ids)
-
-
-def step_noise(seed: int, step: int, batch: int, latent_dim: int, length: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The random draws of one training step for the *global* batch: eps (G, Z) ~ N(0, 1) for the
-    reparameterisation and uniforms (G, length) for word dropout. A pure function of (seed, step),
-    identical on every rank, so that resumption and any number of processes see the same noise."""
-    generator = torch.Generator().manual_seed(seed * 1_000_003 + step)
-    eps = torch.randn(batch, max(latent_dim, 1), generator=generator)[:, :latent_dim]
-    uniform = torch.rand(batch, length, generator=generator)
-    return eps, uniform

@@ -4,7 +4,7 @@ Units: nats. "Per sentence" sums over a sentence's decoder targets; "per token" 
 by the number of targets, which are the words **and one `<eos>` per sentence** (the convention of
 Bowman et al. 2016 and He et al. 2019), so perplexities here are slightly lower than per-word ones.
 
-    elbo_terms               ELBO at beta = 1 (one posterior sample), reconstruction NLL, KL
+    evaluate_bound           -ELBO at beta = 1 (one posterior sample), reconstruction NLL, KL
     importance_weighted_nll  -log (1/K) sum_k p(x, z_k) / q(z_k | x)   (Burda et al. 2016)
     exact_nll                the language-model baseline's exact NLL (no latent to integrate out)
     mutual_information       I(x; z) under q, the estimator of He et al. (2019)
@@ -28,10 +28,12 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .data import EncodedSplit, collate, encode_split, load_text_dataset, sorted_batches
+from .data import EncodedSplit, collate, encode_split, iterate, load_text_dataset, sorted_batches
+from .decoding import DecodingOptions
 from .errors import ArgumentError, DataError
 from .metrics import corpus_bleu, distinct_n, self_bleu
-from .train import evaluate_bound
+from .objective import gaussian_kl
+from .pipeline import VAEPipeline
 
 LOG_2PI = math.log(2 * math.pi)
 TOKEN_NOTE = "per-token figures divide by the decoder targets: the words plus one <eos> per sentence"
@@ -41,7 +43,7 @@ Echo = Callable[[str], None]
 
 # --- data ----------------------------------------------------------------------------------------
 
-def load_evaluation_split(model, source: str, text_column: str = "text",
+def load_evaluation_split(vae: VAEPipeline, source: str, text_column: str = "text",
                           max_sentences: int | None = None, long_sentences: str = "keep",
                           encoding_errors: str = "strict") -> EncodedSplit:
     """Read and tokenise a corpus for evaluation with the model's own tokenizer.
@@ -54,13 +56,11 @@ def load_evaluation_split(model, source: str, text_column: str = "text",
         raise ArgumentError(f"long_sentences must be 'keep' or 'truncate', got {long_sentences!r}")
     if max_sentences is not None and max_sentences < 1:
         raise ArgumentError(f"max_sentences must be >= 1, got {max_sentences}")
-    if model.tokenizer is None:
-        raise ArgumentError("the model has no tokenizer attached; load it with from_pretrained")
     dataset = load_text_dataset(source, text_column=text_column, encoding_errors=encoding_errors)
     if max_sentences is not None and max_sentences < len(dataset):
         dataset = dataset.select(range(max_sentences))
-    limit = model.cfg.max_length if long_sentences == "truncate" else 10 ** 9
-    split = encode_split(dataset, model.tokenizer, limit, long_sentences="truncate")
+    limit = vae.cfg.max_length if long_sentences == "truncate" else 10 ** 9
+    split = encode_split(dataset, vae.tokenizer, limit, long_sentences="truncate")
     split.dropped = len(dataset) - len(split)  # empty after tokenisation
     if len(split) == 0:
         raise ArgumentError(f"{source}: no sentence has any token the model can score")
@@ -114,23 +114,44 @@ def _diagonal_gaussian_log_density(z: torch.Tensor, mu: torch.Tensor, logvar: to
 
 # --- bounds and likelihoods ---------------------------------------------------------------------
 
-def elbo_terms(model, split: EncodedSplit, batch_size: int = 128, seed: int = 0) -> dict:
+@torch.no_grad()
+def evaluate_bound(model, split: EncodedSplit, batch_size: int = 128, seed: int = 0) -> dict:
     """Negative ELBO at beta = 1 = reconstruction NLL (one posterior sample) + analytic KL.
 
-    Per sentence and per token; for a model without a latent the "reconstruction" is the exact NLL
-    and the KL is 0. A thin renaming of `train.evaluate_bound`, so training and evaluation agree.
+    Per sentence and per target token, with the active units of the posterior means; for a model
+    without a latent the reconstruction NLL is the exact NLL and the KL is 0. Training validates
+    with this function, so training and evaluation report the same bound. The global RNG is left
+    untouched, so evaluating never changes what training does next.
     """
-    bound = evaluate_bound(model, split, batch_size=batch_size, seed=seed)
-    targets = bound["tokens"]
+    was_training = model.training
+    model.eval()
+    device = model.device
+    rec_sum = kl_sum = 0.0
+    means = []
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for tokens, lengths in iterate(split, sorted_batches(split.lengths, batch_size)):
+            out = model(tokens.to(device), lengths.to(device), sample_z=True)
+            rec_sum += float(out.rec.sum())
+            if out.mu is not None:
+                kl_sum += float(gaussian_kl(out.mu, out.logvar).sum())
+                means.append(out.mu.float().cpu())
+    model.train(was_training)
+    sentences, targets = len(split), split.num_targets
+    bound = rec_sum + kl_sum
+    active = 0
+    if means and sentences > 1:
+        active = int((torch.cat(means).var(dim=0, unbiased=True) > 0.01).sum())
     return {
-        "neg_elbo_per_sentence": bound["elbo_per_sentence"],
-        "rec_per_sentence": bound["nll_per_sentence"],
-        "kl_per_sentence": bound["kl_per_sentence"],
-        "neg_elbo_per_token": bound["elbo_per_token"],
-        "rec_per_token": bound["nll_per_sentence"] * bound["sentences"] / targets,
-        "kl_per_token": bound["kl_per_sentence"] * bound["sentences"] / targets,
-        "ppl_elbo": bound["ppl_bound"],
-        "sentences": bound["sentences"],
+        "neg_elbo_per_sentence": bound / sentences,  # an upper bound on the NLL
+        "rec_per_sentence": rec_sum / sentences,
+        "kl_per_sentence": kl_sum / sentences,
+        "neg_elbo_per_token": bound / targets,
+        "rec_per_token": rec_sum / targets,
+        "kl_per_token": kl_sum / targets,
+        "ppl_elbo": math.exp(min(bound / targets, 50.0)),
+        "active_units": active,
+        "sentences": sentences,
         "tokens": targets,
     }
 
@@ -154,7 +175,7 @@ def exact_nll(model, split: EncodedSplit, batch_size: int = 128, max_tokens: int
     for indices in _length_batches(split.lengths, batch_size, max_tokens):
         tokens, lengths = collate(split.batch_ids(indices))
         out = model(tokens.to(model.device), lengths.to(model.device))
-        per_sentence[indices] = out.nll.double().cpu().numpy()
+        per_sentence[indices] = out.rec.double().cpu().numpy()
     model.train(was_training)
     return _nll_summary(per_sentence, split, "exact", None)
 
@@ -224,7 +245,7 @@ def importance_weighted_nll(model, split: EncodedSplit, k: int = 100, batch_size
             z = mu + eps * torch.exp(0.5 * logvar)  # (n, S, Z)
             # Row r of the pass is sample r // S of sentence r % S.
             out = model(tokens.repeat(n, 1), lengths.repeat(n), z=z.reshape(n * sentences, latent))
-            log_px_z = -out.nll.view(n, sentences)  # (n, S)
+            log_px_z = -out.rec.view(n, sentences)  # (n, S)
             log_pz = -0.5 * (z.pow(2) + LOG_2PI).sum(-1)  # (n, S)
             log_qz_x = -0.5 * (eps.pow(2) + logvar + LOG_2PI).sum(-1)  # (n, S)
             log_weights.append((log_px_z + log_pz - log_qz_x).double())
@@ -290,29 +311,27 @@ def active_units(model, split: EncodedSplit, threshold: float = 0.01,
 
 def kl_per_dimension(model, split: EncodedSplit, posterior: tuple | None = None) -> list[float]:
     """Average KL(q(z_d | x) || N(0, 1)) over the split, for each latent dimension d."""
-    from .objective import gaussian_kl
-
     mu, logvar = posterior if posterior is not None else posterior_parameters(model, split)
     return gaussian_kl(mu.double(), logvar.double()).mean(0).tolist()
 
 
 # --- text quality -------------------------------------------------------------------------------
 
-def reconstruction_bleu(model, split: EncodedSplit, posterior: tuple | None = None,
+def reconstruction_bleu(vae: VAEPipeline, split: EncodedSplit, posterior: tuple | None = None,
                         max_sentences: int | None = None, batch_size: int = 256) -> dict:
     """Corpus BLEU (0-100) of greedy decodes of the posterior means against the input sentences.
 
     References are the inputs as the model sees them (its tokens, `<unk>` for unknown words).
     """
-    mu, _ = posterior if posterior is not None else posterior_parameters(model, split)
+    mu, _ = posterior if posterior is not None else posterior_parameters(vae.model, split)
     chosen = np.arange(len(split))
     if max_sentences is not None and max_sentences < len(split):
         chosen = np.random.default_rng(0).choice(len(split), size=max_sentences, replace=False)
     order = chosen[np.argsort(split.lengths[chosen], kind="stable")]  # similar lengths decode together
-    references = [model.tokenizer.decode(ids) for ids in split.batch_ids(order)]
+    references = [vae.tokenizer.decode(ids) for ids in split.batch_ids(order)]
     longest = int(split.lengths.max())
-    generations = model.generate(mu[torch.from_numpy(order)], strategy="greedy",
-                                 max_length=max(longest, model.cfg.max_length), batch_size=batch_size)
+    greedy = DecodingOptions("greedy", max_length=max(longest, vae.cfg.max_length))
+    generations = vae.generate(mu[torch.from_numpy(order)], greedy, batch_size=batch_size)
     hypotheses = [g.text for g in generations]
     sacrebleu_logger = logging.getLogger("sacrebleu")
     level = sacrebleu_logger.level
@@ -328,7 +347,7 @@ def reconstruction_bleu(model, split: EncodedSplit, posterior: tuple | None = No
                                                                  hypotheses[::max(1, len(order) // 5)])][:5]}
 
 
-def prior_sample_diversity(model, n: int = 1000, seed: int = 0, strategy: str | None = None,
+def prior_sample_diversity(vae: VAEPipeline, n: int = 1000, seed: int = 0, strategy: str | None = None,
                            self_bleu_sentences: int = 500) -> dict:
     """Distinct-1/2 and self-BLEU of `n` sentences decoded from the prior.
 
@@ -336,8 +355,8 @@ def prior_sample_diversity(model, n: int = 1000, seed: int = 0, strategy: str | 
     sentence) samples ancestrally. Self-BLEU scores at most `self_bleu_sentences` hypotheses
     against all the other samples.
     """
-    strategy = strategy or ("greedy" if model.cfg.has_latent else "sample")
-    texts = [g.text for g in model.sample(n, seed=seed, strategy=strategy)]
+    strategy = strategy or ("greedy" if vae.cfg.has_latent else "sample")
+    texts = [g.text for g in vae.sample(n, DecodingOptions(strategy), seed=seed)]
     return {"prior_samples": n, "prior_strategy": strategy,
             "distinct_1": distinct_n(texts, 1), "distinct_2": distinct_n(texts, 2),
             "self_bleu": self_bleu(texts, max_sentences=self_bleu_sentences),
@@ -347,7 +366,7 @@ def prior_sample_diversity(model, n: int = 1000, seed: int = 0, strategy: str | 
 
 # --- everything ---------------------------------------------------------------------------------
 
-def evaluate(model, split: EncodedSplit, iw_samples: int = 100, batch_size: int = 256, seed: int = 0,
+def evaluate(vae: VAEPipeline, split: EncodedSplit, iw_samples: int = 100, batch_size: int = 256, seed: int = 0,
              prior_samples: int = 1000, mi_batch_size: int = 32, au_threshold: float = 0.01,
              bleu_sentences: int | None = None, echo: Echo | None = None) -> dict:
     """All metrics of a model on a split as one JSON-ready dict (see `format_table`).
@@ -360,6 +379,7 @@ def evaluate(model, split: EncodedSplit, iw_samples: int = 100, batch_size: int 
                                ("prior_samples", prior_samples, 0), ("mi_batch_size", mi_batch_size, 1)):
         if value < least:
             raise ArgumentError(f"{name} must be >= {least}, got {value}")
+    model = vae.model
     was_training = model.training
     model.eval()
     seconds: dict[str, float] = {}
@@ -381,7 +401,7 @@ def evaluate(model, split: EncodedSplit, iw_samples: int = 100, batch_size: int 
         "sentences_over_max_length_kept": over_length if not split.truncated else 0,
         "sentences_dropped_empty": int(split.dropped), "seed": seed,
     }
-    results.update(timed("elbo", elbo_terms, model, split, batch_size=min(batch_size, 128), seed=seed))
+    results.update(timed("elbo", evaluate_bound, model, split, batch_size=min(batch_size, 128), seed=seed))
     if has_latent:
         nll = timed("iw_nll", importance_weighted_nll, model, split, k=iw_samples,
                     batch_size=batch_size, seed=seed, echo=echo)
@@ -402,10 +422,10 @@ def evaluate(model, split: EncodedSplit, iw_samples: int = 100, batch_size: int 
         results["active_units"] = units["active_units"]
         results["au_variances"] = units["variances"]
         results["kl_per_dimension"] = kl_per_dimension(model, split, posterior=posterior)
-        results.update(timed("reconstruction", reconstruction_bleu, model, split, posterior=posterior,
+        results.update(timed("reconstruction", reconstruction_bleu, vae, split, posterior=posterior,
                              max_sentences=bleu_sentences))
     if prior_samples > 0:
-        results.update(timed("prior_samples", prior_sample_diversity, model, n=prior_samples, seed=seed))
+        results.update(timed("prior_samples", prior_sample_diversity, vae, n=prior_samples, seed=seed))
     results["seconds"] = seconds
     model.train(was_training)
     return results
@@ -458,6 +478,6 @@ def format_table(results: dict) -> str:
     return "\n".join(lines + [""] + notes)
 
 
-__all__ = ["load_evaluation_split", "column_values", "posterior_parameters", "elbo_terms", "exact_nll",
+__all__ = ["load_evaluation_split", "column_values", "posterior_parameters", "evaluate_bound", "exact_nll",
            "importance_weighted_nll", "mutual_information", "active_units", "kl_per_dimension",
            "reconstruction_bleu", "prior_sample_diversity", "evaluate", "format_table", "TOKEN_NOTE"]

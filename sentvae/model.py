@@ -23,6 +23,7 @@ from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
 
 from .config import ModelConfig
+from .errors import ArgumentError
 from .tokenizer import BOS_ID, PAD_ID, UNK_ID
 
 
@@ -30,7 +31,7 @@ from .tokenizer import BOS_ID, PAD_ID, UNK_ID
 class VAEOutput:
     """What one forward pass returns (per sentence; the objective reduces it)."""
 
-    nll: torch.Tensor  # (B,) reconstruction NLL summed over the sentence's targets, in nats
+    rec: torch.Tensor  # (B,) reconstruction NLL -log p(x | z), summed over the targets, in nats
     num_tokens: torch.Tensor  # (B,) number of targets (words + <eos>)
     mu: torch.Tensor | None  # (B, Z) posterior means; None without a latent
     logvar: torch.Tensor | None  # (B, Z) posterior log-variances
@@ -164,17 +165,16 @@ def word_dropout(inputs: torch.Tensor, rate: float, uniform: torch.Tensor | None
 
 
 class SentenceVAE(nn.Module):
-    """Encoder + decoder. Without a latent (`latent_dim: 0` or `use_latent: false`) it is a GRU
-    language model with exactly the same decoder: the baseline that benchmarks compare against.
+    """Encoder + decoder, tensors in and tensors out. Without a latent (`latent_dim: 0` or
+    `use_latent: false`) it is a GRU language model with exactly the same decoder: the baseline
+    that benchmarks compare against.
 
-    `tokenizer` (a `TextTokenizer`) is attached by training and by `from_pretrained`; the text
-    methods (`encode`, `decode`, `sample`, `reconstruct`, `interpolate`) need it.
+    Text in / text out (a model with its tokenizer, save / load) is `pipeline.VAEPipeline`.
     """
 
-    def __init__(self, cfg: ModelConfig, tokenizer=None):
+    def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg
-        self.tokenizer = tokenizer
         self.encoder = Encoder(cfg) if cfg.has_latent else None
         self.decoder = Decoder(cfg)
 
@@ -182,17 +182,17 @@ class SentenceVAE(nn.Module):
     def device(self) -> torch.device:
         return self.decoder.embedding.weight.device
 
-    # --- training / scoring ----------------------------------------------------------------
     def posterior(self, tokens: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """tokens (B, T+2), lengths (B,) -> mu, logvar (B, Z) of q(z | x)."""
         if self.encoder is None:
-            raise ValueError("this model has no latent code (latent_dim 0 / use_latent false)")
+            raise ArgumentError("this model is a language model (latent_dim 0 / use_latent false): "
+                                "it has no latent code to encode sentences into")
         return self.encoder(tokens[:, 1:], lengths)
 
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor,
                 sample_z: bool | None = None, z: torch.Tensor | None = None,
                 eps: torch.Tensor | None = None, drop_uniform: torch.Tensor | None = None) -> VAEOutput:
-        """Reconstruction NLL of a batch (see the module docstring for the layout).
+        """Reconstruction NLL -log p(x | z) of a batch (see the module docstring for the layout).
 
         z is drawn with the reparameterisation trick when `sample_z` (default: in training) and is
         the posterior mean otherwise; pass `z` to score the batch under given codes instead.
@@ -218,70 +218,6 @@ class SentenceVAE(nn.Module):
         owner = _pack(torch.arange(batch, device=tokens.device).unsqueeze(1).expand_as(targets),
                       lengths).data  # (N,) sentence index of each row
         token_nll = self.decoder.target_nll(inputs, lengths, z, packed_targets)  # (N,)
-        nll = token_nll.new_zeros(batch).index_add_(0, owner, token_nll)  # (B,)
-        return VAEOutput(nll=nll, num_tokens=lengths.to(nll.device, torch.float32), mu=mu,
+        rec = token_nll.new_zeros(batch).index_add_(0, owner, token_nll)  # (B,)
+        return VAEOutput(rec=rec, num_tokens=lengths.to(rec.device, torch.float32), mu=mu,
                          logvar=logvar, z=z)
-
-    # --- text in, text out (thin layer over decoding.py) -----------------------------------
-    def _require_tokenizer(self):
-        if self.tokenizer is None:
-            raise ValueError("this model has no tokenizer attached; load it with from_pretrained")
-        return self.tokenizer
-
-    @torch.no_grad()
-    def encode(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Posterior parameters of sentences: texts -> mu (B, Z), logvar (B, Z)."""
-        from .data import collate
-
-        tokenizer = self._require_tokenizer()
-        was_training = self.training
-        self.eval()
-        ids = [ids[: self.cfg.max_length] for ids in tokenizer.encode_batch(list(texts))]
-        tokens, lengths = collate(ids)
-        mu, logvar = self.posterior(tokens.to(self.device), lengths.to(self.device))
-        self.train(was_training)
-        return mu, logvar
-
-    def decode(self, z: torch.Tensor, **strategy) -> list[str]:
-        """Sentences for latent codes z (B, Z); `strategy` as in `decoding.decode`."""
-        return [r.text for r in self.generate(z, **strategy)]
-
-    def generate(self, z: torch.Tensor | None, n: int | None = None, **strategy):
-        """Decode latent codes into `decoding.Generation` records (text, ids, log-probability)."""
-        from .decoding import decode
-
-        return decode(self, z, tokenizer=self._require_tokenizer(), n=n, **strategy)
-
-    def sample(self, n: int, z_scale: float = 1.0, seed: int | None = None, **strategy):
-        """`n` sentences decoded from z ~ N(0, z_scale^2 I) (a language model just samples)."""
-        from .decoding import sample_prior
-
-        return sample_prior(self, n, z_scale=z_scale, seed=seed, **strategy)
-
-    def reconstruct(self, texts: list[str], sample_z: bool = False, seed: int | None = None,
-                    **strategy):
-        """Encode sentences and decode them back (posterior mean, or a sample with `sample_z`)."""
-        from .decoding import reconstruct
-
-        return reconstruct(self, texts, sample_z=sample_z, seed=seed, **strategy)
-
-    def interpolate(self, first: str, second: str, steps: int = 8, method: str = "linear",
-                    **strategy):
-        """Decode `steps` points on the path between two sentences' posterior means."""
-        from .decoding import interpolate
-
-        return interpolate(self, first, second, steps=steps, method=method, **strategy)
-
-    # --- checkpoints ------------------------------------------------------------------------
-    def save_pretrained(self, directory, train_config=None) -> None:
-        """Write config.json, model.safetensors and tokenizer.json atomically to `directory`."""
-        from .checkpoint import save_checkpoint
-
-        save_checkpoint(directory, self, train_config=train_config)
-
-    @classmethod
-    def from_pretrained(cls, directory, device: str | torch.device = "cpu") -> "SentenceVAE":
-        """Load a checkpoint directory, or a run directory (then its best checkpoint)."""
-        from .checkpoint import load_checkpoint
-
-        return load_checkpoint(directory, device=device)

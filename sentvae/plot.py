@@ -57,6 +57,9 @@ def plot_training(run_dir, out_png) -> Path:
     """Training curves of a run: reconstruction NLL, KL, beta (train) and the valid bound."""
     plt = _pyplot()
     records = read_metrics(run_dir)
+    for record in records:  # runs of sentvae before 0.2 logged the bound as "elbo_per_sentence"
+        if "elbo_per_sentence" in record:
+            record.setdefault("neg_elbo_per_sentence", record["elbo_per_sentence"])
     train = [r for r in records if r.get("split") == "train"]
     valid = [r for r in records if r.get("split") == "valid"]
     if not train and not valid:
@@ -66,7 +69,7 @@ def plot_training(run_dir, out_png) -> Path:
         (axes[0, 0], train, "rec", "reconstruction NLL (nats / sentence)", "Training reconstruction"),
         (axes[0, 1], train, "kl", "KL (nats / sentence)", "Training KL"),
         (axes[1, 0], train, "beta", "beta (KL weight)", "KL weight schedule"),
-        (axes[1, 1], valid, "elbo_per_sentence", "-ELBO, beta = 1 (nats / sentence)",
+        (axes[1, 1], valid, "neg_elbo_per_sentence", "-ELBO, beta = 1 (nats / sentence)",
          "Validation NLL bound"),
     ]
     for axis, rows, key, ylabel, title in panels:

@@ -1,0 +1,154 @@
+"""Text in, text out: a trained `SentenceVAE` together with its tokenizer.
+
+    from sentvae import VAEPipeline
+    vae = VAEPipeline.from_pretrained("runs/demo")         # run dir or checkpoint dir
+    mu, logvar = vae.encode(["the dog sees a cat ."])       # (B, Z) each
+    vae.decode(mu)                                          # greedy
+    vae.sample(5, DecodingOptions("sample", top_p=0.9), seed=0)
+    vae.interpolate("the dog sees a cat .", "did the cats sleep ?", steps=6)
+    vae.save_pretrained("my_checkpoint")
+
+The model (model.py) knows only tensors; decoding.py turns codes into token ids; this object adds
+the tokenizer on both sides and the seeded draws of z. Every method that decodes takes one
+`DecodingOptions` (greedy by default).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from .checkpoint import load_checkpoint, save_checkpoint
+from .data import collate
+from .decoding import DecodingOptions, Generation, check_path, decode, path
+from .errors import ArgumentError
+from .model import SentenceVAE
+from .tokenizer import TextTokenizer
+
+
+def _generator(seed: int | None) -> torch.Generator | None:
+    return torch.Generator().manual_seed(seed) if seed is not None else None
+
+
+class VAEPipeline:
+    """A `SentenceVAE` and the `TextTokenizer` it was trained with."""
+
+    def __init__(self, model: SentenceVAE, tokenizer: TextTokenizer):
+        if tokenizer.vocab_size != model.cfg.vocab_size:
+            raise ArgumentError(f"the tokenizer has {tokenizer.vocab_size} tokens but the model "
+                                f"expects {model.cfg.vocab_size}")
+        self.model = model
+        self.tokenizer = tokenizer
+
+    @property
+    def cfg(self):
+        return self.model.cfg
+
+    # --- checkpoints ------------------------------------------------------------------------
+    @classmethod
+    def from_pretrained(cls, directory: str | Path, device: str | torch.device = "cpu") -> "VAEPipeline":
+        """Load a checkpoint directory, or a run directory (then its best checkpoint)."""
+        model, tokenizer = load_checkpoint(directory, device=device)
+        return cls(model, tokenizer)
+
+    def save_pretrained(self, directory: str | Path, train_config=None) -> None:
+        """Write config.json, model.safetensors and tokenizer.json atomically to `directory`."""
+        save_checkpoint(directory, self.model, self.tokenizer, train_config=train_config)
+
+    # --- text -> codes ----------------------------------------------------------------------
+    @torch.no_grad()
+    def encode(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Posterior parameters of sentences: texts -> mu (B, Z), logvar (B, Z).
+
+        A sentence with no token at all (empty or white space only) is refused: its code would
+        be the encoding of a lone `<eos>`, not of anything the user wrote.
+        """
+        if not self.cfg.has_latent:
+            raise ArgumentError("this model is a language model (latent_dim 0 / use_latent false): "
+                                "it has no latent code to encode sentences into")
+        texts = list(texts)
+        ids = [ids[: self.cfg.max_length] for ids in self.tokenizer.encode_batch(texts)]
+        for number, (text, sentence) in enumerate(zip(texts, ids), start=1):
+            if not sentence:
+                raise ArgumentError(f"sentence {number} ({text[:40]!r}) has no tokens: nothing to encode")
+        model = self.model
+        was_training = model.training
+        model.eval()
+        tokens, lengths = collate(ids)
+        mu, logvar = model.posterior(tokens.to(model.device), lengths.to(model.device))
+        model.train(was_training)
+        return mu, logvar
+
+    # --- codes -> text ----------------------------------------------------------------------
+    def generate(self, z: torch.Tensor | None, options: DecodingOptions | None = None,
+                 n: int | None = None, seed: int | None = None,
+                 batch_size: int = 256) -> list[Generation]:
+        """Decode latent codes z (B, Z) (or `n` sentences of a language model) into records."""
+        return decode(self.model, z, self.tokenizer, options, n=n, seed=seed, batch_size=batch_size)
+
+    def decode(self, z: torch.Tensor, options: DecodingOptions | None = None,
+               seed: int | None = None) -> list[str]:
+        """Sentences for latent codes z (B, Z)."""
+        return [g.text for g in self.generate(z, options, seed=seed)]
+
+    def sample(self, n: int, options: DecodingOptions | None = None, z_scale: float = 1.0,
+               seed: int | None = None) -> list[Generation]:
+        """`n` sentences decoded from z ~ N(0, z_scale^2 I) (a language model just samples).
+
+        z is drawn with `seed`, the tokens (when sampled) with seed + 1.
+        """
+        if n < 1:
+            raise ArgumentError(f"the number of samples must be >= 1, got {n}")
+        if not z_scale > 0:
+            raise ArgumentError(f"z scale must be > 0, got {z_scale}")
+        z = None
+        if self.cfg.has_latent:
+            z = torch.randn(n, self.cfg.latent_dim, generator=_generator(seed)) * z_scale  # (n, Z)
+        return self.generate(z, options, n=n, seed=None if seed is None else seed + 1)
+
+    def reconstruct(self, texts: list[str], options: DecodingOptions | None = None,
+                    sample_z: bool = False, seed: int | None = None) -> list[Generation]:
+        """Encode sentences and decode them back (posterior mean, or a sample with `sample_z`)."""
+        texts = list(texts)
+        if not texts:
+            return []
+        mu, logvar = self.encode(texts)  # (B, Z) each
+        z = mu
+        if sample_z:
+            noise = torch.randn(mu.shape, generator=_generator(seed)).to(mu.device)
+            z = mu + noise * torch.exp(0.5 * logvar)
+        results = self.generate(z, options, seed=seed)
+        for result, text in zip(results, texts):
+            result.source = text
+        return results
+
+    def interpolate(self, first: str | None, second: str | None, steps: int = 8,
+                    method: str = "linear", options: DecodingOptions | None = None,
+                    prior: bool = False, seed: int | None = None,
+                    unique: bool = False) -> list[Generation]:
+        """Decode `steps` points between the posterior means of two sentences (or two prior draws).
+
+        The first and last records decode the two ends, so with the same options they are the
+        reconstructions of the inputs. `unique` drops a record whose text equals the previous one.
+        """
+        if not self.cfg.has_latent:
+            raise ArgumentError("interpolation needs a model with a latent code")
+        check_path(steps, method)
+        if prior:
+            ends = torch.randn(2, self.cfg.latent_dim, generator=_generator(seed))  # (2, Z)
+        else:
+            if first is None or second is None:
+                raise ArgumentError("interpolation needs two sentences (or prior=True)")
+            ends, _ = self.encode([first, second])  # (2, Z) posterior means
+        points = path(ends[0].cpu(), ends[1].cpu(), steps, method)  # (steps, Z)
+        results = self.generate(points, options, seed=seed)
+        for i, result in enumerate(results):
+            result.position = i / (steps - 1)
+        if unique:
+            kept = [results[0]]
+            for result in results[1:]:
+                if result.text != kept[-1].text:
+                    kept.append(result)
+            results = kept
+        return results
