@@ -12,6 +12,8 @@ import torch
 
 from .config import TrainConfig
 
+LOG_2PI = math.log(2 * math.pi)
+
 
 def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL(N(mu, diag(exp(logvar))) || N(0, I)) per dimension: (B, Z) -> (B, Z)."""

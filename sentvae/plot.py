@@ -96,7 +96,7 @@ def plot_training(run_dir, out_png) -> Path:
 
 def plot_kl_per_dimension(model, split, out_png) -> list[float]:
     """Bar chart of the average KL of each latent dimension on `split`; returns the values."""
-    from .evaluate import kl_per_dimension
+    from .latent import kl_per_dimension
 
     plt = _pyplot()
     values = kl_per_dimension(model, split)
@@ -126,7 +126,7 @@ def plot_latent_pca(model, split, labels: list | None, out_png, max_points: int 
 
     `labels`: one per sentence of `split` (or None). At most `max_points` (a seeded subset) are drawn.
     """
-    from .evaluate import posterior_parameters
+    from .latent import posterior_parameters
 
     plt = _pyplot()
     if labels is not None and len(labels) != len(split):

@@ -2,7 +2,7 @@
 
     splits.prepare_splits   the data (tokenizer trained on the training rows)
     step.train_step         one optimisation step (a function; benchmarks and tests call it too)
-    evaluate.evaluate_bound validation: -ELBO at beta = 1, the quantity early stopping watches
+    likelihood.evaluate_bound validation: -ELBO at beta = 1, the quantity early stopping watches
     run.RunDirectory        metrics.jsonl, checkpoints, `best` / `last`, resume state, summary.json
 
 Training evaluates on the validation split every `eval_every` steps, keeps the best checkpoint
@@ -34,7 +34,7 @@ from .config import ModelConfig, TrainConfig
 from .data import EncodedSplit, bucketed_batches, iterate
 from .distributed import World, init_world, shutdown, wrap
 from .errors import CheckpointError, SentvaeError
-from .evaluate import evaluate_bound
+from .likelihood import evaluate_bound
 from .model import SentenceVAE
 from .objective import kl_weight, learning_rate
 from .run import RunDirectory, RunState

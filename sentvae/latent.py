@@ -1,0 +1,94 @@
+"""The latent space of a corpus: posterior parameters and whether the code is used.
+
+    posterior_parameters     mu, logvar of q(z | x) for every sentence
+    mutual_information       I(x; z) under q, the estimator of He et al. (2019)
+    active_units             dimensions with Cov_x E[z | x] > 0.01 (Burda et al. 2016)
+    kl_per_dimension         average KL(q(z_d | x) || N(0, 1)) of each dimension
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from .data import EncodedSplit, collate, sorted_batches
+from .errors import ArgumentError
+from .objective import LOG_2PI, gaussian_kl
+
+
+@torch.no_grad()
+def posterior_parameters(model, split: EncodedSplit, batch_size: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
+    """mu, logvar (N, Z) of q(z | x) for every sentence of the split, in the split's order (CPU)."""
+    if model.encoder is None:
+        raise ArgumentError("this model has no latent code (a language model)")
+    was_training = model.training
+    model.eval()
+    mu = torch.empty(len(split), model.cfg.latent_dim)
+    logvar = torch.empty_like(mu)
+    for indices in sorted_batches(split.lengths, batch_size):
+        tokens, lengths = collate(split.batch_ids(indices))
+        batch_mu, batch_logvar = model.posterior(tokens.to(model.device), lengths.to(model.device))
+        mu[torch.from_numpy(indices)] = batch_mu.float().cpu()
+        logvar[torch.from_numpy(indices)] = batch_logvar.float().cpu()
+    model.train(was_training)
+    return mu, logvar
+
+
+def _diagonal_gaussian_log_density(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """log N(z; mu, diag(exp(logvar))) summed over the last dimension (broadcasting)."""
+    return -0.5 * (((z - mu) ** 2) / logvar.exp() + logvar + LOG_2PI).sum(-1)
+
+
+def mutual_information(model, split: EncodedSplit, batch_size: int = 32, seed: int = 0,
+                       aggregate: str = "batch", posterior: tuple | None = None) -> float:
+    """I(x; z) under the encoder's joint q(x, z) = p_data(x) q(z | x), as He et al. (2019).
+
+        I = E_x[ E_q(z|x) log q(z | x) ] - E_x E_q(z|x) [ log q(z) ]
+
+    The first term is the analytic negative entropy of each Gaussian posterior. The second draws
+    one z per sentence and evaluates the aggregate posterior q(z) as the mixture of the posteriors
+    of the sentences in the same batch (`aggregate="batch"`: length-sorted batches of
+    `batch_size`, He et al.'s test batches of 32, averaged weighted by batch size) or of the whole
+    split (`aggregate="all"`). The batch estimate cannot exceed log(batch_size).
+    """
+    if aggregate not in ("batch", "all"):
+        raise ArgumentError(f"aggregate must be 'batch' or 'all', got {aggregate!r}")
+    mu, logvar = posterior if posterior is not None else posterior_parameters(model, split)
+    mu, logvar = mu.double(), logvar.double()
+    generator = torch.Generator().manual_seed(seed)
+    z = mu + torch.randn(mu.shape, generator=generator, dtype=torch.float64) * torch.exp(0.5 * logvar)
+    neg_entropy = -0.5 * (1.0 + logvar + LOG_2PI).sum(-1)  # (N,) E_q(z|x) log q(z|x)
+    groups = (sorted_batches(split.lengths, batch_size) if aggregate == "batch"
+              else [np.arange(len(split))])
+    log_qz = torch.empty(len(split), dtype=torch.float64)
+    for group in groups:
+        index = torch.from_numpy(group)
+        members_mu, members_logvar = mu[index], logvar[index]  # (b, Z)
+        chunk = max(1, 2_000_000 // max(1, len(group) * mu.size(1)))
+        for first in range(0, len(group), chunk):
+            rows = index[first: first + chunk]
+            # (r, 1, Z) against (1, b, Z) -> (r, b): log q(z_i | x_j) for every member j
+            density = _diagonal_gaussian_log_density(z[rows].unsqueeze(1), members_mu.unsqueeze(0),
+                                                     members_logvar.unsqueeze(0))
+            log_qz[rows] = torch.logsumexp(density, dim=1) - math.log(len(group))
+    return float((neg_entropy - log_qz).mean())
+
+
+def active_units(model, split: EncodedSplit, threshold: float = 0.01,
+                 posterior: tuple | None = None) -> dict:
+    """Active units (Burda et al. 2016): dimensions d with Var_x(E_q(z|x)[z_d]) > threshold.
+
+    Returns {"active_units": count, "latent_dim": Z, "variances": [Var_x mu_d for each d]}.
+    """
+    mu, _ = posterior if posterior is not None else posterior_parameters(model, split)
+    variances = mu.double().var(dim=0, unbiased=True) if len(mu) > 1 else torch.zeros(mu.size(1))
+    return {"active_units": int((variances > threshold).sum()), "latent_dim": int(mu.size(1)),
+            "variances": variances.tolist()}
+
+
+def kl_per_dimension(model, split: EncodedSplit, posterior: tuple | None = None) -> list[float]:
+    """Average KL(q(z_d | x) || N(0, 1)) over the split, for each latent dimension d."""
+    mu, logvar = posterior if posterior is not None else posterior_parameters(model, split)
+    return gaussian_kl(mu.double(), logvar.double()).mean(0).tolist()
