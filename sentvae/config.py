@@ -8,13 +8,20 @@ A YAML file has two sections whose keys map one to one onto the dataclass fields
       batch_size: 64
 
 `--set key=value` overrides a field from the command line; `key` is either a bare field name
-(unique across both sections) or `model.key` / `train.key`. Unknown keys and values of the wrong
-type are `ConfigError`s that name the key.
+or `model.key` / `train.key`. A bare name must belong to one section only: one in both (such as
+`vocab_size`) is refused as ambiguous. Unknown keys and values of the wrong type are
+`ConfigError`s that name the key.
+
+`model.vocab_size` is always the trained tokenizer's vocabulary size: `--set model.vocab_size=N`
+is refused (`train.vocab_size` caps the vocabulary the tokenizer learns). A YAML file may carry it
+(a run's `config.resolved.yaml`, read by `sentvae train --resume`, does), but training replaces it
+with the tokenizer's size; a checkpoint's `config.json` carries it too and is read with `build`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib.resources
 import json
 import math
 import types
@@ -249,6 +256,15 @@ def _parse_scalar(text: str):
         return text
 
 
+# Fields that `--set` may not change, and why. model.vocab_size is always the trained tokenizer's
+# vocabulary size (train.py sets it; a checkpoint's config.json carries it): an override of it
+# would only be overwritten.
+_NOT_OVERRIDABLE = {
+    ("model", "vocab_size"): "model.vocab_size is always taken from the trained tokenizer; "
+                             "to cap the vocabulary set train.vocab_size",
+}
+
+
 def apply_overrides(sections: dict[str, dict], overrides: list[str]) -> None:
     """Apply `key=value` strings to the raw section dicts in place."""
     for item in overrides or []:
@@ -264,18 +280,59 @@ def apply_overrides(sections: dict[str, dict], overrides: list[str]) -> None:
             owners = [s for s, cls in SECTIONS.items() if key in _field_types(cls)]
             if not owners:
                 raise ConfigError(f"unknown config key {key!r} in --set {item}")
+            if len(owners) > 1:
+                raise ConfigError(f"{key} is ambiguous in --set {item}: say "
+                                  + " or ".join(f"{s}.{key}" for s in owners))
             section, name = owners[0], key
         if name not in _field_types(SECTIONS[section]):
             raise ConfigError(f"unknown config key {section}.{name} in --set {item}")
+        if (section, name) in _NOT_OVERRIDABLE:
+            raise ConfigError(f"--set {item}: {_NOT_OVERRIDABLE[section, name]}")
         sections.setdefault(section, {})[name] = _parse_scalar(text)
+
+
+def shipped_config_dir() -> Path:
+    """The folder of the YAML configs shipped with sentvae (demo, ptb, yelp).
+
+    An installed wheel has them in `sentvae/configs/` (pyproject.toml maps the repository's
+    `configs/` there); an editable install or a checkout on PYTHONPATH reads the repository's own.
+    """
+    installed = Path(str(importlib.resources.files("sentvae") / "configs"))
+    if installed.is_dir():
+        return installed
+    return Path(__file__).resolve().parent.parent / "configs"
+
+
+def shipped_configs() -> dict[str, Path]:
+    """Name (file stem) -> path of each shipped config."""
+    directory = shipped_config_dir()
+    return {p.stem: p for p in sorted(directory.glob("*.yaml"))} if directory.is_dir() else {}
+
+
+def resolve_config_path(path: str | Path) -> Path:
+    """A config as given by the user: a file that exists, else the name of a shipped config
+    (`demo` or `demo.yaml`); anything else is a ConfigError that lists the shipped names."""
+    path = Path(path)
+    if path.exists():
+        return path  # a file (or a folder, which load_config reports)
+    shipped = shipped_configs()
+    if len(path.parts) == 1:
+        name = path.stem if path.suffix == ".yaml" else path.name
+        if name in shipped:
+            return shipped[name]
+    names = ", ".join(shipped) or "none found"
+    raise ConfigError(f"{path}: config file not found (nor a shipped config: {names})")
 
 
 def load_config(path: str | Path | None = None,
                 overrides: list[str] | None = None) -> tuple[ModelConfig, TrainConfig]:
-    """Read a YAML config (or the defaults), apply `--set` overrides, validate, return both."""
+    """Read a YAML config (or the defaults), apply `--set` overrides, validate, return both.
+
+    `path` is a YAML file or the name of a shipped config (`"demo"`, see `shipped_configs`).
+    """
     raw: dict = {}
     if path is not None:
-        path = Path(path)
+        path = resolve_config_path(path)
         if path.is_dir():
             raise ConfigError(f"{path}: is a directory, expected a YAML config file")
         if not path.is_file():

@@ -88,3 +88,140 @@ def test_adaptive_softmax_cutoffs_are_a_list_checked_by_name():
     model_cfg.vocab_size = 5000
     with pytest.raises(ConfigError, match=r"largest cutoff \(6000\).*vocabulary size \(5000\)"):
         model_cfg.validate()
+
+
+def _shared_fields() -> set[str]:
+    import dataclasses
+
+    return ({f.name for f in dataclasses.fields(ModelConfig)}
+            & {f.name for f in dataclasses.fields(TrainConfig)})
+
+
+def test_vocab_size_is_in_both_sections():
+    # The rule below is general; this pins the one shared field there is today.
+    assert "vocab_size" in _shared_fields()
+
+
+@pytest.mark.parametrize("name", sorted(_shared_fields()))
+def test_bare_key_in_both_sections_is_ambiguous(name):
+    with pytest.raises(ConfigError, match=rf"{name} is ambiguous.*model\.{name}.*train\.{name}"):
+        load_config(None, [f"{name}=123"])
+
+
+def test_train_vocab_size_override_sets_the_tokenizer_cap():
+    model_cfg, train_cfg = load_config(None, ["train.vocab_size=5004"])
+    assert train_cfg.vocab_size == 5004 and model_cfg.vocab_size == 0
+
+
+def test_model_vocab_size_override_is_refused():
+    # model.vocab_size always comes from the trained tokenizer: --set could only be overwritten.
+    with pytest.raises(ConfigError, match=r"model\.vocab_size.*tokenizer.*train\.vocab_size"):
+        load_config(None, ["model.vocab_size=5000"])
+
+
+def test_model_vocab_size_in_a_file_is_still_read(tmp_path):
+    # A run's config.resolved.yaml (read by `sentvae train --resume`) carries model.vocab_size.
+    path = tmp_path / "config.resolved.yaml"
+    path.write_text("model:\n  vocab_size: 123\n  latent_dim: 4\ntrain:\n  vocab_size: 500\n")
+    model_cfg, train_cfg = load_config(path)
+    assert model_cfg.vocab_size == 123 and train_cfg.vocab_size == 500
+
+
+def test_checkpoint_config_builds_with_vocab_size():
+    from sentvae.config import build
+
+    assert build(ModelConfig, {"vocab_size": 42}, "model").vocab_size == 42
+
+
+def test_ambiguity_rule_is_general(monkeypatch):
+    # Any field present in two sections is refused bare, not just today's vocab_size.
+    import dataclasses
+
+    import sentvae.config as config
+
+    @dataclasses.dataclass
+    class A:
+        shared: int = 0
+        only_a: int = 0
+
+    @dataclasses.dataclass
+    class B:
+        shared: int = 0
+
+    monkeypatch.setattr(config, "SECTIONS", {"a": A, "b": B})
+    raw = {"a": {}, "b": {}}
+    with pytest.raises(ConfigError, match=r"shared is ambiguous.*a\.shared or b\.shared"):
+        config.apply_overrides(raw, ["shared=1"])
+    config.apply_overrides(raw, ["only_a=2", "b.shared=3"])
+    assert raw == {"a": {"only_a": 2}, "b": {"shared": 3}}
+
+
+# --- shipped configs: package data in a wheel, configs/ in a checkout ---------------------------
+
+def test_shipped_configs_are_the_repository_files():
+    from sentvae.config import shipped_configs
+
+    shipped = shipped_configs()
+    assert set(shipped) == {p.stem for p in CONFIGS}
+    for path in CONFIGS:
+        assert shipped[path.stem].read_bytes() == path.read_bytes()
+
+
+@pytest.mark.parametrize("name", ["demo", "demo.yaml"])
+def test_a_shipped_config_by_name_from_anywhere(name, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # outside the checkout: no configs/ here
+    assert load_config(name) == load_config(CONFIGS[0].parent / "demo.yaml")
+
+
+def test_repository_path_still_works(monkeypatch):
+    monkeypatch.chdir(CONFIGS[0].parent.parent)
+    assert load_config("configs/ptb.yaml") == load_config("ptb")
+
+
+def test_an_existing_file_wins_over_a_shipped_name(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("demo.yaml").write_text("model:\n  latent_dim: 3\n")
+    model_cfg, _ = load_config("demo.yaml")
+    assert model_cfg.latent_dim == 3
+
+
+@pytest.mark.parametrize("name", ["demoo", "configs/nothing.yaml"])
+def test_unknown_config_lists_the_shipped_names(name, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=r"not found.*demo, ptb, yelp"):
+        load_config(name)
+
+
+def test_demo_defaults_to_the_shipped_config(tmp_path, monkeypatch):
+    from sentvae.cli import build_parser
+
+    monkeypatch.chdir(tmp_path)
+    args = build_parser().parse_args(["demo"])
+    assert load_config(args.config) == load_config(CONFIGS[0].parent / "demo.yaml")
+
+
+def test_pyproject_ships_every_config_as_package_data():
+    import fnmatch
+
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    root = CONFIGS[0].parent.parent
+    setuptools = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert "sentvae.configs" in setuptools["packages"]
+    assert setuptools["package-dir"]["sentvae.configs"] == "configs"
+    patterns = setuptools["package-data"]["sentvae.configs"]
+    assert all(any(fnmatch.fnmatch(p.name, pat) for pat in patterns) for p in CONFIGS)
+
+
+def test_an_installed_wheel_reads_its_package_data(tmp_path, monkeypatch):
+    # A wheel has sentvae/configs/*.yaml beside the modules (and no configs/ above them).
+    import sentvae.config as config
+
+    package = tmp_path / "site-packages" / "sentvae"
+    (package / "configs").mkdir(parents=True)
+    (package / "configs" / "tiny.yaml").write_text("model:\n  latent_dim: 5\n")
+    monkeypatch.setattr(config.importlib.resources, "files", lambda name: package)
+    monkeypatch.chdir(tmp_path)
+    assert config.shipped_config_dir() == package / "configs"
+    assert load_config("tiny")[0].latent_dim == 5
+    with pytest.raises(ConfigError, match=r"nor a shipped config: tiny\)"):
+        load_config("demo")
