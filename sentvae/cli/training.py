@@ -1,0 +1,122 @@
+"""`sentvae train` and `sentvae demo`."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from .common import add_encoding_errors, set_override
+
+
+def cmd_train(args) -> int:
+    """Train; exit status 128 + N when signal N (Ctrl-C: 130) stopped it after saving."""
+    from ..config import load_config
+    from ..data import check_input_files
+
+    overrides = list(args.set or [])
+    for flag, key in (("train", "train_file"), ("valid", "valid_file"), ("test", "test_file"),
+                      ("out", "out_dir"), ("device", "device"), ("threads", "threads"),
+                      ("seed", "seed"), ("encoding_errors", "encoding_errors")):
+        value = getattr(args, flag)
+        if value is not None:
+            overrides.append(set_override(f"train.{key}", value))
+    config_path = args.config
+    if args.resume and config_path is None and args.out is not None:
+        saved = Path(args.out) / "config.resolved.yaml"
+        config_path = saved if saved.exists() else None
+    model_cfg, train_cfg = load_config(config_path, overrides)
+    check_input_files(train_cfg)  # bad input fails here, before torch is imported
+    from ..run import prepare_run_dir
+
+    prepare_run_dir(train_cfg.out_dir, resume=args.resume)
+    if args.nproc > 1 and "WORLD_SIZE" not in os.environ:
+        return _launch_distributed(args.nproc, args.argv)
+
+    from ..train import train
+
+    summary = train(model_cfg, train_cfg, resume=args.resume, progress=not args.quiet)
+    return _interrupted_status(summary) if summary.get("stopped") == "interrupted" else 0
+
+
+def _launch_distributed(nproc: int, argv: list[str]) -> int:
+    """Run this same `sentvae train` command under torchrun with `nproc` processes."""
+    import subprocess
+
+    rest, skip = [], False
+    for item in argv:  # drop --nproc N / --nproc=N
+        if skip:
+            skip = False
+        elif item == "--nproc":
+            skip = True
+        elif not item.startswith("--nproc="):
+            rest.append(item)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+               f"--nproc_per_node={nproc}", "-m", "sentvae", *rest]
+    return subprocess.run(command).returncode
+
+
+def _interrupted_status(summary: dict) -> int:
+    """128 + the signal that stopped training (Ctrl-C: 130, SIGTERM: 143), as shells do."""
+    import signal
+
+    return 128 + getattr(signal, summary.get("signal", ""), signal.SIGINT)
+
+
+def cmd_demo(args) -> int:
+    """Train on the built-in corpus, then print samples, reconstructions and an interpolation."""
+    from ..config import load_config
+    from ..corpus import is_grammatical, splits
+    from ..pipeline import VAEPipeline
+    from ..train import train
+
+    overrides = [set_override("train.out_dir", args.out)] + list(args.set or [])
+    model_cfg, train_cfg = load_config(args.config, overrides)
+    summary = train(model_cfg, train_cfg, resume=False, progress=not args.quiet)
+    if summary.get("stopped") == "interrupted":  # saved; `sentvae train --resume` continues it
+        return _interrupted_status(summary)
+    vae = VAEPipeline.from_pretrained(args.out)
+    samples = vae.sample(1000, seed=0)
+    share = sum(is_grammatical(s.text) for s in samples) / len(samples)
+    print("\nten sentences from the prior (greedy decoding of z ~ N(0, I)):")
+    for s in samples[:10]:
+        print(f"  {'ok ' if is_grammatical(s.text) else 'BAD'}  {s.text}")
+    print(f"grammatical: {100 * share:.1f}% of 1,000 prior samples")
+    test = [s.text for s in splits(train=1, valid=1, test=50, seed=train_cfg.seed + 1)["test"]]
+    first, second = test[0], next(t for t in test[1:] if len(t.split()) != len(test[0].split()))
+    print(f"\ninterpolation between\n  A: {first}\n  B: {second}")
+    for r in vae.interpolate(first, second, steps=8):
+        print(f"  {r.position:.2f}  {r.text}")
+    return 0
+
+
+def add_train_parser(sub) -> None:
+    """The `train` subcommand."""
+    p = sub.add_parser("train", help="train a model (with no data: the built-in corpus)")
+    p.add_argument("--config", help="YAML config (see configs/)")
+    p.add_argument("--train", help="training corpus: .txt, .jsonl, .csv, .tsv, .parquet or hub name")
+    p.add_argument("--valid", help="validation corpus (default: a seeded split of --train)")
+    p.add_argument("--test", help="test corpus (optional)")
+    p.add_argument("--out", help="run directory (default: train.out_dir of the config)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument("--nproc", type=int, default=1,
+                   help="processes for DistributedDataParallel (gloo on CPU, NCCL on GPUs); "
+                        "same as torchrun --nproc_per_node N -m sentvae train ...")
+    p.add_argument("--device", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--threads", type=int, help="CPU threads for torch")
+    p.add_argument("--seed", type=int, help="random seed")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field (repeatable)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_encoding_errors(p)
+    p.set_defaults(func=cmd_train)
+
+
+def add_demo_parser(sub) -> None:
+    """The `demo` subcommand."""
+    p = sub.add_parser("demo", help="train on the built-in corpus, then show samples and an interpolation")
+    p.add_argument("--config", default="demo",
+                   help="YAML config, or the name of a shipped one (default demo: configs/demo.yaml)")
+    p.add_argument("--out", default="runs/demo", help="run directory (default runs/demo)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_demo)
