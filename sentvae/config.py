@@ -133,6 +133,8 @@ class TrainConfig:
     bucket_size: int = 100  # batches per length bucket when shuffling (1: no bucketing)
     bf16: bool | None = None  # bfloat16 autocast; None: where it is native (train.native_bf16)
     # --- KL term ----------------------------------------------------------------------------
+    # Under a max_minutes budget the schedule follows the steps expected to fit (objective.kl_weight):
+    # a linear / logistic ramp is compressed to end by half of them, cycles span them.
     kl_schedule: str = "linear"  # "constant", "linear", "logistic" or "cyclical"
     beta: float = 1.0  # final (maximum) KL weight
     kl_warmup_steps: int = 2000  # linear: steps from 0 to beta

@@ -61,17 +61,38 @@ def cyclical_schedule(step: int, total_steps: int, cycles: int, rise: float = 0.
     return beta * min(1.0, (position - zero) / rise)
 
 
-def kl_weight(step: int, cfg: TrainConfig, total_steps: int) -> float:
-    """The KL weight (beta) at `step` for the schedule configured in `cfg`."""
+def kl_ramp_end(cfg: TrainConfig) -> float:
+    """The step at which the KL schedule reaches (99% of) beta: the linear warm-up's length, or
+    the logistic curve's x0 + ln(99) / k. Constant and cyclical schedules have no single ramp."""
+    if cfg.kl_schedule == "linear":
+        return float(cfg.kl_warmup_steps)
+    if cfg.kl_schedule == "logistic":
+        return cfg.logistic_x0 + math.log(99.0) / cfg.logistic_k
+    return 0.0
+
+
+def kl_weight(step: int, cfg: TrainConfig, total_steps: int, horizon: int | None = None) -> float:
+    """The KL weight (beta) at `step` for the schedule configured in `cfg`.
+
+    `horizon` is the number of steps the run is now expected to take when that is fewer than
+    `total_steps`: under a `train.max_minutes` budget `train()` re-estimates at every log step
+    what fits. Then the schedule follows the budget: a linear or logistic ramp that would end
+    after half of the expected steps is compressed to end there, and the cycles of the cyclical
+    schedule span the expected steps, so a budgeted run reaches its target beta.
+    """
+    budgeted = horizon is not None and horizon < total_steps
     if cfg.kl_schedule == "constant":
         return constant_schedule(step, cfg.beta)
+    ramp_end = kl_ramp_end(cfg)
+    scale = min(1.0, 0.5 * max(horizon, 1) / ramp_end) if budgeted and ramp_end > 0 else 1.0
     if cfg.kl_schedule == "linear":
-        return linear_schedule(step, cfg.kl_warmup_steps, cfg.beta)
+        warmup = cfg.kl_warmup_steps if scale == 1.0 else max(1, round(cfg.kl_warmup_steps * scale))
+        return linear_schedule(step, warmup, cfg.beta)
     if cfg.kl_schedule == "logistic":
-        return logistic_schedule(step, cfg.logistic_k, cfg.logistic_x0, cfg.beta)
+        return logistic_schedule(step, cfg.logistic_k / scale, cfg.logistic_x0 * scale, cfg.beta)
     if cfg.kl_schedule == "cyclical":
-        return cyclical_schedule(step, total_steps, cfg.cycles, cfg.cycle_rise, cfg.cycle_zero,
-                                 cfg.beta)
+        span = max(horizon, 1) if budgeted else total_steps
+        return cyclical_schedule(step, span, cfg.cycles, cfg.cycle_rise, cfg.cycle_zero, cfg.beta)
     raise ValueError(f"unknown kl_schedule {cfg.kl_schedule!r}")
 
 

@@ -188,12 +188,14 @@ class TrainingLoop:
         steps_per_epoch = len(self._batches(0))
         self.total_steps = total_steps(train_cfg, steps_per_epoch)
         self.eval_every = train_cfg.eval_every or steps_per_epoch
-        # With a wall-clock budget the learning-rate decay aims at the steps that fit in it
-        # (re-estimated at every log step), so a budgeted run still ends at a low learning rate.
+        # With a wall-clock budget the learning-rate decay and the KL schedule aim at the steps
+        # that fit in it (re-estimated at every log step), so a budgeted run still ends at a low
+        # learning rate and with beta at its target.
         self.schedule_steps = self.total_steps
         self.run_started = time.perf_counter() - state.elapsed_seconds
         self.last_saved_step = state.step if resumed else -1
         self.stop_reason = "finished"
+        self.beta = kl_weight(max(state.step - 1, 0), train_cfg, self.total_steps)  # of the last step
         self.stop = StopSignals()
         self.window_tokens, self.window_start = 0, time.perf_counter()
         self.session_tokens, self.train_seconds = 0, 0.0  # over optimisation steps only
@@ -274,7 +276,8 @@ class TrainingLoop:
         eps, uniform = step_noise(cfg.seed, state.step, len(global_batch), latent_dim, longest)
         rows = slice(first_row, first_row + len(indices))
         lr = learning_rate(state.step, cfg, self.schedule_steps)
-        beta = kl_weight(state.step, cfg, self.total_steps)
+        beta = kl_weight(state.step, cfg, self.total_steps, horizon=self.schedule_steps)
+        self.beta = beta
         try:
             result = train_step(self.trainable, self.optimizer, tokens.to(self.device),
                                 lengths.to(self.device), (eps[rows], uniform[rows]), beta=beta,
@@ -368,12 +371,18 @@ class TrainingLoop:
         summary = {"stopped": self.stop_reason, "steps": state.step, "epochs": state.epoch,
                    "out_dir": str(run.dir), "wall_seconds": wall_seconds,
                    "train_tokens_per_s": self.session_tokens / max(self.train_seconds, 1e-9),
-                   "train_seconds": self.train_seconds, "bf16": self.bf16}
+                   "train_seconds": self.train_seconds, "bf16": self.bf16, "final_beta": self.beta}
         if self.stop_reason == "interrupted":
             summary["signal"] = self.stop.name
             echo(f"interrupted ({self.stop.name}) at step {state.step}; resumable checkpoint saved "
                  f"in {run.last} (continue with --resume)")
             return summary
+        if self.model_cfg.has_latent and self.beta < self.cfg.beta - 1e-6:
+            summary["warning"] = (f"training ended at step {state.step} with the KL weight at "
+                                  f"{self.beta:.3f}, below its target train.beta = {self.cfg.beta} "
+                                  f"({self.cfg.kl_schedule} schedule): the model is not a VAE at "
+                                  "beta = 1 yet; train longer or shorten the KL warm-up")
+            echo(f"warning: {summary['warning']}")
         final = evaluate_bound(self.model, self.valid_split, seed=self.cfg.seed)
         summary.update(best_valid_neg_elbo_per_sentence=state.best_neg_elbo, last_valid=final)
         latent_dim = self.model_cfg.latent_dim if self.model_cfg.has_latent else 0
