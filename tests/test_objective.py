@@ -71,3 +71,30 @@ def test_learning_rate_warms_up_and_decays_to_the_floor():
     values = [learning_rate(s, cfg, 110) for s in range(10, 111)]
     assert all(a >= b for a, b in zip(values, values[1:]))
     assert math.isclose(learning_rate(50, TrainConfig(lr=2e-3, warmup_steps=0, lr_schedule="constant"), 100), 2e-3)
+
+
+@pytest.mark.parametrize("name", ["linear", "logistic", "cyclical"])
+def test_a_time_budget_compresses_the_kl_schedule_so_beta_is_reached(name):
+    """WikiText-2 valid, 7 minutes: 223 steps fitted while the warm-up was 2,000 steps. Under a
+    budget (horizon < total steps) the ramp ends by half the expected steps and cycles span them."""
+    cfg = TrainConfig(kl_schedule=name, beta=1.0, kl_warmup_steps=2000, logistic_x0=2500,
+                      logistic_k=0.0025, cycles=2, cycle_rise=0.5)
+    total, horizon = 10_000, 223
+    unbudgeted = kl_weight(horizon - 1, cfg, total_steps=total)
+    assert unbudgeted < 0.5  # the failure the budget must fix (cyclical: mid-rise of cycle 1)
+    assert kl_weight(horizon - 1, cfg, total_steps=total, horizon=horizon) == pytest.approx(1.0, abs=0.02)
+    if name != "cyclical":  # a ramp: at most half of the expected steps, then beta stays
+        assert kl_weight(horizon // 2 + 1, cfg, total_steps=total, horizon=horizon) == pytest.approx(1.0, abs=0.02)
+        assert kl_weight(10, cfg, total_steps=total, horizon=horizon) < 0.5
+
+
+@pytest.mark.parametrize("name", ["constant", "linear", "logistic", "cyclical"])
+def test_without_a_binding_budget_the_schedule_is_unchanged(name):
+    cfg = TrainConfig(kl_schedule=name, beta=0.8, kl_warmup_steps=300, logistic_x0=200,
+                      logistic_k=0.01, cycles=3)
+    for step in (0, 50, 150, 299, 600, 999):
+        expected = kl_weight(step, cfg, total_steps=1000)
+        assert kl_weight(step, cfg, total_steps=1000, horizon=1000) == expected
+        assert kl_weight(step, cfg, total_steps=1000, horizon=5000) == expected
+    short_ramp = TrainConfig(kl_schedule="linear", kl_warmup_steps=50)
+    assert kl_weight(25, short_ramp, total_steps=1000, horizon=200) == kl_weight(25, short_ramp, 1000)
