@@ -144,6 +144,11 @@ class TrainConfig:
     cycle_rise: float = 0.5  # cyclical: fraction of a cycle spent rising
     cycle_zero: float = 0.0  # cyclical: fraction of a cycle held at 0 before rising
     free_bits: float = 0.0  # per-dimension KL floor lambda (nats), on the batch-averaged KL
+    # Target rate C (nats per sentence; 0: off): the loss is rec + beta * |KL - C| (Burgess et al.
+    # 2018), which pushes a code carrying less than C to carry more; beta < 1 only weakens the
+    # pull towards the prior. Use it when reconstructions matter (interpolating between given
+    # sentences, summaries); keep it 0 for the best NLL.
+    kl_target: float = 0.0
     # --- evaluation and checkpoints ---------------------------------------------------------
     eval_every: int = 500  # steps between validation runs (and checkpoints); 0: once per epoch
     log_every: int = 50
@@ -182,8 +187,8 @@ class TrainConfig:
             raise ConfigError(f"train.lr must be > 0, got {self.lr}")
         if not 0.0 <= self.cycle_rise + self.cycle_zero <= 1.0 or self.cycle_rise <= 0:
             raise ConfigError("train.cycle_rise must be > 0 and cycle_rise + cycle_zero <= 1")
-        if self.free_bits < 0 or self.beta < 0:
-            raise ConfigError("train.free_bits and train.beta must be >= 0")
+        if self.free_bits < 0 or self.beta < 0 or self.kl_target < 0:
+            raise ConfigError("train.free_bits, train.beta and train.kl_target must be >= 0")
 
 
 # ------------------------------------------------------------------------------------------

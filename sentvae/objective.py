@@ -110,10 +110,19 @@ def learning_rate(step: int, cfg: TrainConfig, total_steps: int) -> float:
     return floor + 0.5 * (cfg.lr - floor) * (1.0 + math.cos(math.pi * progress))
 
 
-def vae_loss(nll: torch.Tensor, kl_per_dim: torch.Tensor | None, beta: float,
-             free_bits: float = 0.0) -> torch.Tensor:
-    """Training loss per sentence: mean NLL + beta * (free-bits) KL. nll (B,), kl (B, Z)."""
-    loss = nll.mean()
+def vae_loss(rec: torch.Tensor, kl_per_dim: torch.Tensor | None, beta: float,
+             free_bits: float = 0.0, kl_target: float = 0.0) -> torch.Tensor:
+    """Training loss per sentence: rec (B,) reconstruction NLL, kl (B, Z) per dimension.
+
+        loss = mean(rec) + beta * KL                  (KL with free bits, `free_bits_kl`)
+        loss = mean(rec) + beta * |KL - C|            with a target rate C = `kl_target` > 0
+
+    The target rate (Burgess et al. 2018) pulls the KL towards C nats per sentence from either
+    side: a code that carries less than C is pushed to carry more, which beta < 1 alone does not
+    do (it only weakens the pull towards the prior).
+    """
+    loss = rec.mean()
     if kl_per_dim is not None:
-        loss = loss + beta * free_bits_kl(kl_per_dim, free_bits)
+        kl = free_bits_kl(kl_per_dim, free_bits)
+        loss = loss + beta * ((kl - kl_target).abs() if kl_target > 0 else kl)
     return loss

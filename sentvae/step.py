@@ -72,7 +72,8 @@ def native_bf16(device: torch.device) -> bool:
 
 def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, tokens: torch.Tensor,
                lengths: torch.Tensor, noise: tuple[torch.Tensor, torch.Tensor], *, beta: float,
-               lr: float, free_bits: float = 0.0, grad_clip: float = 0.0, bf16: bool = False,
+               lr: float, free_bits: float = 0.0, kl_target: float = 0.0, grad_clip: float = 0.0,
+               bf16: bool = False,
                loss_scale: float = 1.0, check_loss: bool = True) -> StepResult:
     """One optimisation step on a batch; returns what it measured.
 
@@ -80,6 +81,7 @@ def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, tokens:
     tokens     (B, T+2) and lengths (B,), on the model's device (layout: model.py)
     noise      (eps (B, Z), uniform (B, >= T+1)): this batch's rows of `step_noise`
     beta, lr   the KL weight and learning rate of this step (objective.kl_weight / learning_rate)
+    free_bits, kl_target   the KL floor per dimension and the target rate (objective.vae_loss)
     grad_clip  clip the gradient norm to this (0: measure it only)
     loss_scale multiplies the loss before backpropagation: with DDP, which averages gradients over
                processes, each process's share of the global batch (rows * world / global rows)
@@ -93,7 +95,7 @@ def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, tokens:
     with torch.autocast(device_type, dtype=torch.bfloat16, enabled=bf16):
         out = model(tokens, lengths, eps=eps, drop_uniform=uniform)
     kl = gaussian_kl(out.mu.float(), out.logvar.float()) if out.mu is not None else None
-    loss = vae_loss(out.rec, kl, beta, free_bits)
+    loss = vae_loss(out.rec, kl, beta, free_bits, kl_target)
     if check_loss and not torch.isfinite(loss):
         raise NonFiniteStep(f"the loss became {float(loss.detach())}")
     optimizer.zero_grad(set_to_none=True)

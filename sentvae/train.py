@@ -281,7 +281,8 @@ class TrainingLoop:
         try:
             result = train_step(self.trainable, self.optimizer, tokens.to(self.device),
                                 lengths.to(self.device), (eps[rows], uniform[rows]), beta=beta,
-                                lr=lr, free_bits=cfg.free_bits, grad_clip=cfg.grad_clip,
+                                lr=lr, free_bits=cfg.free_bits, kl_target=cfg.kl_target,
+                                grad_clip=cfg.grad_clip,
                                 bf16=self.bf16, check_loss=not world.distributed,
                                 loss_scale=len(indices) * world.size / len(global_batch))
         except NonFiniteStep as exc:

@@ -7,7 +7,7 @@ import torch
 
 from sentvae.config import TrainConfig
 from sentvae.objective import (cyclical_schedule, free_bits_kl, gaussian_kl, kl_weight, learning_rate,
-                               linear_schedule, logistic_schedule)
+                               linear_schedule, logistic_schedule, vae_loss)
 
 
 def test_kl_is_zero_at_the_prior_and_positive_elsewhere():
@@ -98,3 +98,16 @@ def test_without_a_binding_budget_the_schedule_is_unchanged(name):
         assert kl_weight(step, cfg, total_steps=1000, horizon=5000) == expected
     short_ramp = TrainConfig(kl_schedule="linear", kl_warmup_steps=50)
     assert kl_weight(25, short_ramp, total_steps=1000, horizon=200) == kl_weight(25, short_ramp, 1000)
+
+
+def test_a_target_rate_pushes_the_kl_towards_it_from_both_sides():
+    """rec + beta * |KL - C|: below C the gradient raises the KL, above C it lowers it."""
+    rec = torch.zeros(4)
+    for mu_value, sign in ((0.1, -1.0), (3.0, 1.0)):  # KL per sentence 0.02 (< C) and 18 (> C)
+        mu = torch.full((4, 4), mu_value, requires_grad=True)
+        loss = vae_loss(rec, gaussian_kl(mu, torch.zeros(4, 4)), beta=1.0, kl_target=5.0)
+        loss.backward()
+        assert torch.all(torch.sign(mu.grad) == sign)  # gradient descent moves mu away from / to 0
+    mu = torch.full((2, 3), 0.5)
+    plain = vae_loss(rec[:2], gaussian_kl(mu, torch.zeros(2, 3)), beta=0.5)
+    assert vae_loss(rec[:2], gaussian_kl(mu, torch.zeros(2, 3)), beta=0.5, kl_target=0.0) == plain
