@@ -27,7 +27,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from .config import FORMAT_VERSION, ModelConfig, build, to_dict
+from .config import FORMAT_VERSION, ModelConfig, TrainConfig, build, to_dict
 from .errors import CheckpointError, ConfigError
 from .tokenizer import TextTokenizer
 
@@ -46,6 +46,19 @@ def fsync_directory(directory: Path) -> None:
         os.fsync(descriptor)
     finally:
         os.close(descriptor)
+
+
+def atomic_replace(path: Path, write) -> None:
+    """Replace `path` by what `write(temporary_path)` writes, in one step (fsynced, renamed)."""
+    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        write(temporary)
+        with temporary.open("rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        raise CheckpointError(f"{path}: could not be written ({exc.strerror or exc})") from None
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -197,6 +210,18 @@ def read_model_config(directory: Path) -> ModelConfig:
     except ConfigError as exc:
         raise CheckpointError(f"{path}: {exc}") from None
     return cfg
+
+
+def read_train_config(directory: Path) -> TrainConfig:
+    """How a checkpoint was trained (train_config.json): its corpus files, tokenizer settings, seed."""
+    path = directory / TRAIN_CONFIG_FILE
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        return build(TrainConfig, raw, "train")
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: missing (this checkpoint does not say what it was trained on)") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, ConfigError) as exc:
+        raise CheckpointError(f"{path}: unreadable training config ({exc})") from None
 
 
 def check_safetensors_file(weights: Path) -> None:

@@ -153,6 +153,9 @@ class TrainConfig:
     eval_every: int = 500  # steps between validation runs (and checkpoints); 0: once per epoch
     log_every: int = 50
     patience: int = 0  # stop after this many evaluations without improvement; 0: never
+    # After training, fit a mixture prior to the best checkpoint's training codes (prior.py),
+    # saved as best/prior.safetensors: `sentvae sample` then samples from where the codes are.
+    fit_prior: bool = True
     # --- run --------------------------------------------------------------------------------
     seed: int = 0
     device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1", ...

@@ -4,6 +4,7 @@
     mutual_information       I(x; z) under q, the estimator of He et al. (2019)
     active_units             dimensions with Cov_x E[z | x] > 0.01 (Burda et al. 2016)
     kl_per_dimension         average KL(q(z_d | x) || N(0, 1)) of each dimension
+    fit_code_prior           a mixture fitted to posterior draws of the training codes (prior.py)
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import torch
 from .data import EncodedSplit, collate, sorted_batches
 from .errors import ArgumentError
 from .objective import LOG_2PI, gaussian_kl
+from .prior import COMPONENT_CHOICES, GaussianMixture, choose_mixture, standard_normal_log_prob
 
 
 @torch.no_grad()
@@ -92,3 +94,29 @@ def kl_per_dimension(model, split: EncodedSplit, posterior: tuple | None = None)
     """Average KL(q(z_d | x) || N(0, 1)) over the split, for each latent dimension d."""
     mu, logvar = posterior if posterior is not None else posterior_parameters(model, split)
     return gaussian_kl(mu.double(), logvar.double()).mean(0).tolist()
+
+
+def posterior_draws(model, split: EncodedSplit, seed: int = 0) -> torch.Tensor:
+    """One draw z ~ q(z | x) per sentence of the split (N, Z), seeded (the global RNG is untouched)."""
+    mu, logvar = posterior_parameters(model, split)
+    noise = torch.randn(mu.shape, generator=torch.Generator().manual_seed(seed))
+    return mu + noise * torch.exp(0.5 * logvar)
+
+
+def fit_code_prior(model, train_split: EncodedSplit, valid_split: EncodedSplit, seed: int = 0,
+                   choices: tuple[int, ...] = COMPONENT_CHOICES) -> tuple[GaussianMixture, dict]:
+    """A diagonal Gaussian mixture fitted to one posterior draw of every training sentence, its
+    number of components chosen by the mean log-likelihood of the validation sentences' draws.
+
+    Draws rather than means: the mixture approximates the aggregate posterior
+    q(z) = E_x q(z | x), the distribution the decoder was trained to read codes from.
+    Returns (mixture, report) with the validation log-likelihood per K and of N(0, I).
+    """
+    train_codes = posterior_draws(model, train_split, seed)
+    valid_codes = posterior_draws(model, valid_split, seed + 1)
+    mixture, scores = choose_mixture(train_codes, valid_codes, choices, seed)
+    standard = float(standard_normal_log_prob(valid_codes.double()).mean())
+    report = {"components": mixture.components, "valid_log_likelihood": scores,
+              "valid_log_likelihood_standard_normal": standard,
+              "train_codes": len(train_codes), "valid_codes": len(valid_codes)}
+    return mixture, report

@@ -20,6 +20,7 @@ import torch
 from .data import EncodedSplit, collate, iterate, sorted_batches
 from .errors import ArgumentError
 from .objective import LOG_2PI, gaussian_kl
+from .prior import standard_normal_log_prob
 
 Echo = Callable[[str], None]
 
@@ -123,7 +124,8 @@ def _sentence_generator(seed: int, index) -> torch.Generator:
 
 @torch.no_grad()
 def importance_weighted_nll(model, split: EncodedSplit, k: int = 100, batch_size: int = 256,
-                            seed: int = 0, max_tokens: int = 8192, echo: Echo | None = None) -> dict:
+                            seed: int = 0, max_tokens: int = 8192, echo: Echo | None = None,
+                            prior=None) -> dict:
     """Importance-weighted NLL (Burda et al. 2016) with K posterior samples per sentence.
 
         -log p(x) ~= -log (1/K) sum_k exp(log p(x | z_k) + log p(z_k) - log q(z_k | x)),  z_k ~ q(z | x)
@@ -132,6 +134,8 @@ def importance_weighted_nll(model, split: EncodedSplit, k: int = 100, batch_size
     negative ELBO in expectation. The K samples are scored in batches: each sentence's row is
     repeated, so one decoder pass sees up to `batch_size` rows (sentences x samples) and about
     `max_tokens` targets, which bounds memory (the (N, V) logits) whatever K is.
+    `prior` (a `prior.GaussianMixture`, or None for N(0, I)) is the p(z) of the model: a fitted
+    prior makes another generative model, with the same decoder, and its own NLL.
     Returns per-sentence / per-token NLL, perplexity, and the per-sentence values (numpy).
     """
     if model.encoder is None:
@@ -168,7 +172,7 @@ def importance_weighted_nll(model, split: EncodedSplit, k: int = 100, batch_size
             # Row r of the pass is sample r // S of sentence r % S.
             out = model(tokens.repeat(n, 1), lengths.repeat(n), z=z.reshape(n * sentences, latent))
             log_px_z = -out.rec.view(n, sentences)  # (n, S)
-            log_pz = -0.5 * (z.pow(2) + LOG_2PI).sum(-1)  # (n, S)
+            log_pz = standard_normal_log_prob(z) if prior is None else prior.log_prob(z)  # (n, S)
             log_qz_x = -0.5 * (eps.pow(2) + logvar + LOG_2PI).sum(-1)  # (n, S)
             log_weights.append((log_px_z + log_pz - log_qz_x).double())
         log_weights = torch.cat(log_weights)  # (K, S)

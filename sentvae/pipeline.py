@@ -19,12 +19,15 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import atomic_replace, load_checkpoint, resolve_checkpoint, save_checkpoint
 from .data import collate
 from .decoding import DecodingOptions, Generation, check_path, decode, path
 from .errors import ArgumentError
 from .model import SentenceVAE
+from .prior import PRIOR_FILE, GaussianMixture
 from .tokenizer import TextTokenizer
+
+PRIORS = ("fitted", "standard")
 
 
 def _generator(seed: int | None) -> torch.Generator | None:
@@ -32,14 +35,17 @@ def _generator(seed: int | None) -> torch.Generator | None:
 
 
 class VAEPipeline:
-    """A `SentenceVAE` and the `TextTokenizer` it was trained with."""
+    """A `SentenceVAE`, the `TextTokenizer` it was trained with and, when one was fitted, the
+    mixture prior its codes are sampled from (prior.py; None: N(0, I) only)."""
 
-    def __init__(self, model: SentenceVAE, tokenizer: TextTokenizer):
+    def __init__(self, model: SentenceVAE, tokenizer: TextTokenizer,
+                 prior: GaussianMixture | None = None):
         if tokenizer.vocab_size != model.cfg.vocab_size:
             raise ArgumentError(f"the tokenizer has {tokenizer.vocab_size} tokens but the model "
                                 f"expects {model.cfg.vocab_size}")
         self.model = model
         self.tokenizer = tokenizer
+        self.prior = prior
 
     @property
     def cfg(self):
@@ -50,11 +56,16 @@ class VAEPipeline:
     def from_pretrained(cls, directory: str | Path, device: str | torch.device = "cpu") -> "VAEPipeline":
         """Load a checkpoint directory, or a run directory (then its best checkpoint)."""
         model, tokenizer = load_checkpoint(directory, device=device)
-        return cls(model, tokenizer)
+        prior_file = resolve_checkpoint(directory) / PRIOR_FILE
+        prior = GaussianMixture.load(prior_file, model.cfg.latent_dim) if prior_file.exists() else None
+        return cls(model, tokenizer, prior)
 
     def save_pretrained(self, directory: str | Path, train_config=None) -> None:
-        """Write config.json, model.safetensors and tokenizer.json atomically to `directory`."""
+        """Write config.json, model.safetensors, tokenizer.json (and prior.safetensors when there
+        is a fitted prior) atomically to `directory`."""
         save_checkpoint(directory, self.model, self.tokenizer, train_config=train_config)
+        if self.prior is not None:
+            save_prior(directory, self.prior)
 
     # --- text -> codes ----------------------------------------------------------------------
     @torch.no_grad()
@@ -92,19 +103,32 @@ class VAEPipeline:
         """Sentences for latent codes z (B, Z)."""
         return [g.text for g in self.generate(z, options, seed=seed)]
 
+    def prior_codes(self, n: int, prior: str | None = None, z_scale: float = 1.0,
+                    seed: int | None = None) -> torch.Tensor:
+        """`n` latent codes (n, Z) from the fitted prior or N(0, z_scale^2 I).
+
+        `prior`: "fitted" (an error if none was fitted), "standard", or None: the fitted prior
+        when the checkpoint has one, else the standard normal. `z_scale` applies to N(0, I) only.
+        """
+        if prior not in (None, *PRIORS):
+            raise ArgumentError(f"unknown prior {prior!r} (expected one of {', '.join(PRIORS)})")
+        if prior == "fitted" and self.prior is None:
+            raise ArgumentError("this checkpoint has no fitted prior (run `sentvae fit-prior -m CKPT`)")
+        if not z_scale > 0:
+            raise ArgumentError(f"z scale must be > 0, got {z_scale}")
+        if self.prior is not None and prior != "standard":
+            return self.prior.sample(n, _generator(seed))
+        return torch.randn(n, self.cfg.latent_dim, generator=_generator(seed)) * z_scale  # (n, Z)
+
     def sample(self, n: int, options: DecodingOptions | None = None, z_scale: float = 1.0,
-               seed: int | None = None) -> list[Generation]:
-        """`n` sentences decoded from z ~ N(0, z_scale^2 I) (a language model just samples).
+               seed: int | None = None, prior: str | None = None) -> list[Generation]:
+        """`n` sentences decoded from prior codes (`prior_codes`; a language model just samples).
 
         z is drawn with `seed`, the tokens (when sampled) with seed + 1.
         """
         if n < 1:
             raise ArgumentError(f"the number of samples must be >= 1, got {n}")
-        if not z_scale > 0:
-            raise ArgumentError(f"z scale must be > 0, got {z_scale}")
-        z = None
-        if self.cfg.has_latent:
-            z = torch.randn(n, self.cfg.latent_dim, generator=_generator(seed)) * z_scale  # (n, Z)
+        z = self.prior_codes(n, prior, z_scale, seed) if self.cfg.has_latent else None
         return self.generate(z, options, n=n, seed=None if seed is None else seed + 1)
 
     def reconstruct(self, texts: list[str], options: DecodingOptions | None = None,
@@ -125,9 +149,10 @@ class VAEPipeline:
 
     def interpolate(self, first: str | None, second: str | None, steps: int = 8,
                     method: str = "linear", options: DecodingOptions | None = None,
-                    prior: bool = False, seed: int | None = None,
+                    prior: bool | str = False, seed: int | None = None,
                     unique: bool = False) -> list[Generation]:
-        """Decode `steps` points between the posterior means of two sentences (or two prior draws).
+        """Decode `steps` points between the posterior means of two sentences (or two prior draws:
+        `prior` True, or "fitted" / "standard" as in `prior_codes`).
 
         The first and last records decode the two ends, so with the same options they are the
         reconstructions of the inputs. `unique` drops a record whose text equals the previous one.
@@ -136,7 +161,7 @@ class VAEPipeline:
             raise ArgumentError("interpolation needs a model with a latent code")
         check_path(steps, method)
         if prior:
-            ends = torch.randn(2, self.cfg.latent_dim, generator=_generator(seed))  # (2, Z)
+            ends = self.prior_codes(2, None if prior is True else prior, seed=seed)  # (2, Z)
         else:
             if first is None or second is None:
                 raise ArgumentError("interpolation needs two sentences (or prior=True)")
@@ -152,3 +177,10 @@ class VAEPipeline:
                     kept.append(result)
             results = kept
         return results
+
+
+def save_prior(directory: str | Path, prior: GaussianMixture) -> Path:
+    """Write `prior` into a checkpoint (or run) directory as prior.safetensors, atomically."""
+    target = resolve_checkpoint(directory) / PRIOR_FILE
+    atomic_replace(target, prior.save)
+    return target

@@ -34,9 +34,11 @@ from .config import ModelConfig, TrainConfig
 from .data import EncodedSplit, bucketed_batches, iterate
 from .distributed import World, init_world, shutdown, wrap
 from .errors import CheckpointError, SentvaeError
+from .latent import fit_code_prior
 from .likelihood import evaluate_bound
 from .model import SentenceVAE
 from .objective import kl_weight, learning_rate
+from .pipeline import save_prior
 from .run import RunDirectory, RunState
 from .splits import long_sentence_notes, prepare_splits
 from .step import NonFiniteStep, build_optimizer, native_bf16, step_noise, train_step
@@ -391,9 +393,9 @@ class TrainingLoop:
              f"last valid -ELBO {final['neg_elbo_per_sentence']:.2f} per sentence (KL "
              f"{final['kl_per_sentence']:.2f}, {final['active_units']}/{latent_dim} active units); "
              f"best {state.best_neg_elbo:.2f}; checkpoints in {run.best} and {run.last}")
+        best = resolve_checkpoint(run.best)
+        load_weights(self.model, best / WEIGHTS_FILE, self.device)  # the model is now the best one
         if "test" in self.splits:  # the best checkpoint on the test file, the same single-sample bound
-            best = resolve_checkpoint(run.best)
-            load_weights(self.model, best / WEIGHTS_FILE, self.device)
             test = evaluate_bound(self.model, self.splits["test"], seed=self.cfg.seed)
             test["checkpoint"] = os.path.basename(os.path.realpath(best))
             summary["test"] = test
@@ -403,6 +405,21 @@ class TrainingLoop:
                  f"{test['neg_elbo_per_token']:.3f} per token incl. <eos>, "
                  f"{test['active_units']}/{latent_dim} active units "
                  "(one posterior sample; `sentvae evaluate` gives the importance-weighted NLL)")
+        if self.model_cfg.has_latent and self.cfg.fit_prior:
+            summary["prior"] = self._fit_prior()
         summary["peak_rss_mb"] = peak_rss_mb()
         echo(f"peak resident memory: {summary['peak_rss_mb']:,.0f} MB")
         return summary
+
+    def _fit_prior(self) -> dict:
+        """Fit the mixture prior to the best model's training codes; save it in the best checkpoint."""
+        started = time.perf_counter()
+        mixture, report = fit_code_prior(self.model, self.train_split, self.valid_split, seed=self.cfg.seed)
+        report["file"] = str(save_prior(self.run_dir.best, mixture))
+        report["seconds"] = time.perf_counter() - started
+        gain = (report["valid_log_likelihood"][mixture.components]
+                - report["valid_log_likelihood_standard_normal"])
+        self.echo(f"prior: a mixture of {mixture.components} Gaussians fitted to the training codes "
+                  f"(validation log-likelihood {gain:+.2f} nats per code over N(0, I)); "
+                  f"{report['file']}")
+        return report

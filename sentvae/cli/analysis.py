@@ -42,6 +42,38 @@ def cmd_summarize(args) -> int:
     return 0 if any(s.text for s in summaries) else 2
 
 
+def cmd_fit_prior(args) -> int:
+    """Fit the mixture prior to a checkpoint's training codes (the corpus it was trained on)."""
+    import torch
+
+    from ..checkpoint import read_train_config, resolve_checkpoint
+    from ..latent import fit_code_prior
+    from ..pipeline import save_prior
+    from ..prior import COMPONENT_CHOICES
+    from ..splits import prepare_splits
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    choices = tuple(sorted(set(args.components))) if args.components else COMPONENT_CHOICES
+    if min(choices) < 1:
+        raise SentvaeError(f"--components must be >= 1, got {min(choices)}")
+    vae = load_pipeline(args)
+    if not vae.cfg.has_latent:
+        raise SentvaeError(f"{args.model}: a language model (no latent code) has no prior to fit")
+    directory = resolve_checkpoint(args.model)
+    train_cfg = read_train_config(directory)
+    _, splits = prepare_splits(vae.cfg, train_cfg, vae.tokenizer)
+    mixture, report = fit_code_prior(vae.model, splits["train"], splits["valid"], seed=args.seed,
+                                     choices=choices)
+    path = save_prior(directory, mixture)
+    standard = report["valid_log_likelihood_standard_normal"]
+    print(f"validation codes: mean log-likelihood per code (N(0, I): {standard:.2f})")
+    for k, score in report["valid_log_likelihood"].items():
+        print(f"  {k:3d} components  {score:8.2f}{'  <- chosen' if k == mixture.components else ''}")
+    print(f"wrote {path}")
+    return 0
+
+
 def cmd_evaluate(args) -> int:
     """Score a corpus: NLL (importance-weighted, or exact for a language model), ELBO, KL, mutual
     information, active units, reconstruction BLEU and prior-sample diversity."""
@@ -98,7 +130,7 @@ def cmd_plot(args) -> int:
 
 
 def add_parsers(sub) -> None:
-    """The `summarize`, `evaluate` and `plot` subcommands."""
+    """The `summarize`, `fit-prior`, `evaluate` and `plot` subcommands."""
     p = sub.add_parser("summarize", help="summarise groups of reviews through the latent space")
     add_model_options(p)
     p.add_argument("--input", default="-",
@@ -128,6 +160,15 @@ def add_parsers(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of k-means and subset sampling")
     p.add_argument("--json", metavar="OUT", help="also write method, chosen sentences and scores as JSON")
     p.set_defaults(func=cmd_summarize)
+    p = sub.add_parser("fit-prior", help="fit a mixture prior to the training codes of a checkpoint")
+    add_model_options(p)
+    p.add_argument("--components", type=lambda text: [int(k) for k in text.split(",")],
+                   metavar="K,K,...", help="numbers of components to try, the best on the validation "
+                   "codes is kept (default 1,2,4,8,16,32,64)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the posterior draws and of EM (default 0)")
+    p.add_argument("--threads", type=int, help="CPU threads for torch")
+    p.set_defaults(func=cmd_fit_prior)
+
     p = sub.add_parser("evaluate", help="NLL, perplexity, ELBO, KL, mutual information, active units, BLEU")
     add_model_options(p)
     p.add_argument("--data", required=True, help="corpus to score: .txt, .jsonl, .csv, .tsv or .parquet")

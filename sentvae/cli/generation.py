@@ -13,7 +13,7 @@ from .common import (add_decoding_options, add_encoding_errors, add_model_option
 def cmd_sample(args) -> int:
     options = decoding_options(args)
     vae = load_pipeline(args)
-    results = vae.sample(args.num, options, z_scale=args.z_scale, seed=args.seed)
+    results = vae.sample(args.num, options, z_scale=args.z_scale, seed=args.seed, prior=args.prior)
     emit(results, args.format, lambda r: r.text)
     return 0
 
@@ -57,7 +57,10 @@ def add_parsers(sub) -> None:
     p = sub.add_parser("sample", help="sentences decoded from the prior")
     add_model_options(p)
     p.add_argument("-n", "--num", type=int, default=10, help="how many sentences")
-    p.add_argument("--z-scale", type=float, default=1.0, help="draw z ~ N(0, S^2 I)")
+    p.add_argument("--prior", choices=("fitted", "standard"), default=None,
+                   help="where codes come from: the mixture fitted to the training codes, or N(0, I) "
+                        "(default: fitted when the checkpoint has one)")
+    p.add_argument("--z-scale", type=float, default=1.0, help="standard prior: draw z ~ N(0, S^2 I)")
     add_decoding_options(p)
     p.set_defaults(func=cmd_sample)
     p = sub.add_parser("reconstruct", help="encode sentences and decode them back")
