@@ -23,19 +23,14 @@ model's `max_length` are kept whole by default (or truncated, on request) and co
 
 from __future__ import annotations
 
-import logging
 import time
 
-import numpy as np
-import torch
-
 from .data import EncodedSplit, encode_split, load_text_dataset
-from .decoding import DecodingOptions
 from .errors import ArgumentError, DataError
 from .latent import active_units, kl_per_dimension, mutual_information, posterior_parameters
 from .likelihood import Echo, evaluate_bound, exact_nll, importance_weighted_nll
-from .metrics import corpus_bleu, distinct_n, self_bleu
 from .pipeline import VAEPipeline
+from .quality import generation_quality, prior_sample_diversity, reconstruction_bleu
 
 TOKEN_NOTE = "per-token figures divide by the decoder targets: the words plus one <eos> per sentence"
 
@@ -74,65 +69,22 @@ def column_values(split: EncodedSplit, column: str) -> list:
     return list(split.column(column))
 
 
-# --- text quality -------------------------------------------------------------------------------
-
-def reconstruction_bleu(vae: VAEPipeline, split: EncodedSplit, posterior: tuple | None = None,
-                        max_sentences: int | None = None, batch_size: int = 256) -> dict:
-    """Corpus BLEU (0-100) of greedy decodes of the posterior means against the input sentences.
-
-    References are the inputs as the model sees them (its tokens, `<unk>` for unknown words).
-    """
-    mu, _ = posterior if posterior is not None else posterior_parameters(vae.model, split)
-    chosen = np.arange(len(split))
-    if max_sentences is not None and max_sentences < len(split):
-        chosen = np.random.default_rng(0).choice(len(split), size=max_sentences, replace=False)
-    order = chosen[np.argsort(split.lengths[chosen], kind="stable")]  # similar lengths decode together
-    references = [vae.tokenizer.decode(ids) for ids in split.batch_ids(order)]
-    longest = int(split.lengths.max())
-    greedy = DecodingOptions("greedy", max_length=max(longest, vae.cfg.max_length))
-    generations = vae.generate(mu[torch.from_numpy(order)], greedy, batch_size=batch_size)
-    hypotheses = [g.text for g in generations]
-    sacrebleu_logger = logging.getLogger("sacrebleu")
-    level = sacrebleu_logger.level
-    sacrebleu_logger.setLevel(logging.ERROR)  # it warns that the texts look tokenised: they are
-    try:
-        bleu = corpus_bleu(hypotheses, references)
-    finally:
-        sacrebleu_logger.setLevel(level)
-    exact = sum(h == r for h, r in zip(hypotheses, references)) / len(references)
-    return {"reconstruction_bleu": bleu,
-            "reconstruction_exact_match": exact, "reconstruction_sentences": len(references),
-            "examples": [{"input": r, "output": h} for r, h in zip(references[::max(1, len(order) // 5)],
-                                                                 hypotheses[::max(1, len(order) // 5)])][:5]}
-
-
-def prior_sample_diversity(vae: VAEPipeline, n: int = 1000, seed: int = 0, strategy: str | None = None,
-                           self_bleu_sentences: int = 500) -> dict:
-    """Distinct-1/2 and self-BLEU of `n` sentences decoded from the prior.
-
-    A VAE decodes z ~ N(0, I) greedily; a language model (no z, so greedy would repeat one
-    sentence) samples ancestrally. Self-BLEU scores at most `self_bleu_sentences` hypotheses
-    against all the other samples.
-    """
-    strategy = strategy or ("greedy" if vae.cfg.has_latent else "sample")
-    texts = [g.text for g in vae.sample(n, DecodingOptions(strategy), seed=seed)]
-    return {"prior_samples": n, "prior_strategy": strategy,
-            "distinct_1": distinct_n(texts, 1), "distinct_2": distinct_n(texts, 2),
-            "self_bleu": self_bleu(texts, max_sentences=self_bleu_sentences),
-            "unique_samples": len(set(texts)) / max(1, len(texts)),
-            "sample_examples": texts[:5]}
-
 
 # --- everything ---------------------------------------------------------------------------------
 
 def evaluate(vae: VAEPipeline, split: EncodedSplit, iw_samples: int = 100, batch_size: int = 256, seed: int = 0,
              prior_samples: int = 1000, mi_batch_size: int = 32, au_threshold: float = 0.01,
-             bleu_sentences: int | None = None, echo: Echo | None = None) -> dict:
+             bleu_sentences: int | None = None, echo: Echo | None = None,
+             lm: VAEPipeline | None = None, grammar: bool = False,
+             interpolation_pairs: int = 100) -> dict:
     """All metrics of a model on a split as one JSON-ready dict (see `format_table`).
 
     For a model without a latent (the language-model baseline) the NLL is exact and the latent
     metrics (KL, mutual information, active units, reconstruction BLEU) are None (not applicable).
-    `prior_samples=0` skips the prior-sample diversity metrics.
+    `prior_samples=0` skips the prior-sample diversity metrics. With a fitted prior the NLL is
+    also given under it (`nll_per_sentence_fitted_prior`). `results["generation"]` holds
+    `quality.generation_quality`: per prior, samples' diversity, forward perplexity under `lm`
+    and (`grammar`: the built-in corpus) grammaticality; interpolation endpoints and points.
     """
     for name, value, least in (("batch_size", batch_size, 1), ("iw_samples", iw_samples, 1),
                                ("prior_samples", prior_samples, 0), ("mi_batch_size", mi_batch_size, 1)):
@@ -183,8 +135,17 @@ def evaluate(vae: VAEPipeline, split: EncodedSplit, iw_samples: int = 100, batch
         results["kl_per_dimension"] = kl_per_dimension(model, split, posterior=posterior)
         results.update(timed("reconstruction", reconstruction_bleu, vae, split, posterior=posterior,
                              max_sentences=bleu_sentences))
+    if has_latent and vae.prior is not None:
+        fitted = timed("iw_nll_fitted_prior", importance_weighted_nll, model, split, k=iw_samples,
+                       batch_size=batch_size, seed=seed, prior=vae.prior)
+        results.update({"nll_per_sentence_fitted_prior": fitted["nll_per_sentence"],
+                        "nll_per_token_fitted_prior": fitted["nll_per_token"],
+                        "ppl_fitted_prior": fitted["ppl"], "fitted_prior_components": vae.prior.components})
     if prior_samples > 0:
         results.update(timed("prior_samples", prior_sample_diversity, vae, n=prior_samples, seed=seed))
+        sentences = list(split.column("text"))
+        results["generation"] = timed("generation", generation_quality, vae, sentences, n=prior_samples,
+                                      seed=seed, lm=lm, grammar=grammar, pairs=interpolation_pairs)
     results["seconds"] = seconds
     model.train(was_training)
     return results
@@ -196,6 +157,30 @@ def _fmt(value, digits: int = 2) -> str:
     if isinstance(value, int):
         return f"{value:,}"
     return f"{value:,.{digits}f}"
+
+
+def _generation_rows(generation: dict | None) -> list[tuple[str, str]]:
+    """Table rows of `quality.generation_quality`: per prior, then the interpolations."""
+    if not generation:
+        return []
+    rows = []
+    percent = lambda v: "n/a" if v is None else f"{100 * v:.1f}%"  # noqa: E731
+    if "lm_ppl_real" in generation:
+        rows.append(("language model's perplexity on the real sentences", _fmt(generation["lm_ppl_real"])))
+    for prior, entry in generation["priors"].items():
+        name = "N(0, I)" if prior == "standard" else "the fitted prior"
+        rows.append((f"greedy samples from {name}: distinct-2", _fmt(entry["distinct_2"], 3)))
+        if "forward_ppl" in entry:
+            rows.append(("  forward perplexity under the language model", _fmt(entry["forward_ppl"])))
+        if "grammatical" in entry:
+            rows.append(("  grammatical (built-in corpus recogniser)", percent(entry["grammatical"])))
+    interpolation = generation.get("interpolation")
+    if interpolation:
+        rows.append((f"interpolations ({interpolation['pairs']} pairs, {interpolation['steps']} points): "
+                     "ends reconstruct", percent(interpolation["endpoint_exact_match"])))
+        if interpolation["grammatical_points"] is not None:
+            rows.append(("  points grammatical", percent(interpolation["grammatical_points"])))
+    return rows
 
 
 def format_table(results: dict) -> str:
@@ -219,6 +204,14 @@ def format_table(results: dict) -> str:
         (f"active units (Cov_x E[z|x] > {results['au_threshold']})", au),
         ("reconstruction BLEU (posterior mean, greedy)", _fmt(results["reconstruction_bleu"])),
     ]
+    if "nll_per_sentence_fitted_prior" in results:
+        rows += [(f"NLL under the fitted prior ({results['fitted_prior_components']} components) per sentence",
+                  _fmt(results["nll_per_sentence_fitted_prior"])),
+                 ("  its perplexity", _fmt(results["ppl_fitted_prior"]))]
+    rows += [("reconstruction exact match (posterior mean, greedy)",
+              _fmt(None if results.get("reconstruction_exact_match") is None
+                   else 100 * results["reconstruction_exact_match"]) + ("%" if latent else ""))]
+    rows += _generation_rows(results.get("generation"))
     if "distinct_1" in results:
         n, strategy = results["prior_samples"], results["prior_strategy"]
         rows += [(f"prior samples ({n:,}, {strategy}): distinct-1", _fmt(results["distinct_1"], 3)),

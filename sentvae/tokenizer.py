@@ -32,7 +32,7 @@ from typing import Iterable, Iterator
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
 from .errors import CheckpointError, DataError
-from .textnorm import NUMBER_TOKEN, PTB_REPLACEMENTS, PTB_TOKEN, STANDALONE_NUMBER
+from .text import NUMBER_TOKEN, PTB_REPLACEMENTS, PTB_TOKEN, STANDALONE_NUMBER
 
 SPECIAL_TOKENS = ["<pad>", "<unk>", "<bos>", "<eos>"]
 PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3

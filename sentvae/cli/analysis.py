@@ -74,12 +74,24 @@ def cmd_fit_prior(args) -> int:
     return 0
 
 
+def _trained_on_builtin_corpus(model: str) -> bool:
+    """Whether a checkpoint was trained on the built-in grammar corpus (its recogniser applies)."""
+    from ..checkpoint import read_train_config, resolve_checkpoint
+    from ..errors import CheckpointError
+
+    try:
+        return read_train_config(resolve_checkpoint(model)).train_file is None
+    except CheckpointError:
+        return False
+
+
 def cmd_evaluate(args) -> int:
     """Score a corpus: NLL (importance-weighted, or exact for a language model), ELBO, KL, mutual
     information, active units, reconstruction BLEU and prior-sample diversity."""
     import torch
 
     from ..evaluate import evaluate, format_table, load_evaluation_split
+    from ..pipeline import VAEPipeline
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -87,8 +99,13 @@ def cmd_evaluate(args) -> int:
     split = load_evaluation_split(vae, args.data, text_column=args.text_column,
                                   max_sentences=args.max_sentences, long_sentences=args.long_sentences,
                                   encoding_errors=args.encoding_errors or "strict")
+    lm = VAEPipeline.from_pretrained(args.lm, device=args.device) if args.lm else None
+    if lm is not None and lm.cfg.has_latent:
+        raise SentvaeError(f"{args.lm}: --lm needs a language model checkpoint (latent_dim 0)")
+    grammar = args.grammar if args.grammar is not None else _trained_on_builtin_corpus(args.model)
     results = evaluate(vae, split, iw_samples=args.iw_samples, batch_size=args.batch_size,
-                       seed=args.seed, prior_samples=args.prior_samples,
+                       seed=args.seed, prior_samples=args.prior_samples, lm=lm, grammar=grammar,
+                       interpolation_pairs=args.interpolation_pairs,
                        echo=lambda line: print(line, file=sys.stderr))
     results.update(model=args.model, data=args.data)
     print(format_table(results))
@@ -178,7 +195,16 @@ def add_parsers(sub) -> None:
     p.add_argument("--batch-size", type=int, default=256, metavar="B",
                    help="decoder rows per pass, sentences x importance samples (default 256)")
     p.add_argument("--prior-samples", type=int, default=1000, metavar="N",
-                   help="sentences decoded from the prior for distinct-n / self-BLEU (0: skip; default 1000)")
+                   help="sentences decoded from each prior for distinct-n / self-BLEU / fluency / "
+                        "grammaticality (0: skip; default 1000)")
+    p.add_argument("--lm", metavar="CKPT",
+                   help="a language-model checkpoint (latent_dim 0) trained on the same data: the "
+                        "forward perplexity of prior samples under it, next to its perplexity on --data")
+    p.add_argument("--grammar", action=argparse.BooleanOptionalAction, default=None,
+                   help="score grammaticality with the built-in corpus's recogniser (default: when "
+                        "the checkpoint was trained on the built-in corpus)")
+    p.add_argument("--interpolation-pairs", type=int, default=100, metavar="N",
+                   help="interpolations between random pairs of --data sentences (default 100)")
     p.add_argument("--max-sentences", type=int, metavar="N", help="evaluate only the first N sentences")
     p.add_argument("--long-sentences", choices=("keep", "truncate"), default="keep",
                    help="sentences over the model's max_length: score whole (default) or truncate")

@@ -1,0 +1,146 @@
+"""What users judge a text VAE by: sentences coming back from their codes, interpolations that
+start and end at the given sentences, and prior samples that read like the corpus.
+
+    reconstruction_bleu      BLEU and exact match of greedy decodes of the posterior means
+    prior_sample_diversity   distinct-1/2 and self-BLEU of sentences decoded from the prior
+    forward_perplexity       per-token perplexity of texts under a language model (ARAE's
+                             "forward PPL": a sentvae `latent_dim: 0` checkpoint on the same data)
+    generation_quality       for each prior (N(0, I), and the fitted mixture when there is one):
+                             prior samples' diversity, fluency under `lm` and, on the built-in
+                             corpus, grammaticality (the exact recogniser); interpolations between
+                             test sentences: endpoints reconstructing them, points grammatical
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+
+import numpy as np
+import torch
+
+from .corpus import is_grammatical
+from .data import EncodedSplit, encode_split
+from .decoding import DecodingOptions
+from .latent import posterior_parameters
+from .likelihood import exact_nll
+from .metrics import corpus_bleu, distinct_n, self_bleu
+from .pipeline import VAEPipeline
+
+
+def reconstruction_bleu(vae: VAEPipeline, split: EncodedSplit, posterior: tuple | None = None,
+                        max_sentences: int | None = None, batch_size: int = 256) -> dict:
+    """Corpus BLEU (0-100) of greedy decodes of the posterior means against the input sentences.
+
+    References are the inputs as the model sees them (its tokens, `<unk>` for unknown words).
+    """
+    mu, _ = posterior if posterior is not None else posterior_parameters(vae.model, split)
+    chosen = np.arange(len(split))
+    if max_sentences is not None and max_sentences < len(split):
+        chosen = np.random.default_rng(0).choice(len(split), size=max_sentences, replace=False)
+    order = chosen[np.argsort(split.lengths[chosen], kind="stable")]  # similar lengths decode together
+    references = [vae.tokenizer.decode(ids) for ids in split.batch_ids(order)]
+    longest = int(split.lengths.max())
+    greedy = DecodingOptions("greedy", max_length=max(longest, vae.cfg.max_length))
+    generations = vae.generate(mu[torch.from_numpy(order)], greedy, batch_size=batch_size)
+    hypotheses = [g.text for g in generations]
+    sacrebleu_logger = logging.getLogger("sacrebleu")
+    level = sacrebleu_logger.level
+    sacrebleu_logger.setLevel(logging.ERROR)  # it warns that the texts look tokenised: they are
+    try:
+        bleu = corpus_bleu(hypotheses, references)
+    finally:
+        sacrebleu_logger.setLevel(level)
+    exact = sum(h == r for h, r in zip(hypotheses, references)) / len(references)
+    return {"reconstruction_bleu": bleu,
+            "reconstruction_exact_match": exact, "reconstruction_sentences": len(references),
+            "examples": [{"input": r, "output": h} for r, h in zip(references[::max(1, len(order) // 5)],
+                                                                 hypotheses[::max(1, len(order) // 5)])][:5]}
+
+
+def prior_sample_diversity(vae: VAEPipeline, n: int = 1000, seed: int = 0, strategy: str | None = None,
+                           self_bleu_sentences: int = 500) -> dict:
+    """Distinct-1/2 and self-BLEU of `n` sentences decoded from the prior.
+
+    A VAE decodes z ~ N(0, I) greedily; a language model (no z, so greedy would repeat one
+    sentence) samples ancestrally. Self-BLEU scores at most `self_bleu_sentences` hypotheses
+    against all the other samples.
+    """
+    strategy = strategy or ("greedy" if vae.cfg.has_latent else "sample")
+    texts = [g.text for g in vae.sample(n, DecodingOptions(strategy), seed=seed)]
+    return {"prior_samples": n, "prior_strategy": strategy,
+            "distinct_1": distinct_n(texts, 1), "distinct_2": distinct_n(texts, 2),
+            "self_bleu": self_bleu(texts, max_sentences=self_bleu_sentences),
+            "unique_samples": len(set(texts)) / max(1, len(texts)),
+            "sample_examples": texts[:5]}
+
+
+def texts_split(vae: VAEPipeline, texts: list[str]) -> EncodedSplit:
+    """Texts tokenised by `vae`'s tokenizer, kept whole; those with no token are dropped (counted)."""
+    import datasets
+
+    dataset = datasets.Dataset.from_dict({"text": list(texts)})
+    split = encode_split(dataset, vae.tokenizer, 10 ** 9, long_sentences="truncate")
+    split.dropped = len(dataset) - len(split)
+    return split
+
+
+def forward_perplexity(lm: VAEPipeline, texts: list[str]) -> dict:
+    """Per-token perplexity (targets: words + <eos>) of `texts` under the language model `lm`."""
+    split = texts_split(lm, texts)
+    if len(split) == 0:
+        return {"ppl": None, "sentences": 0, "empty": split.dropped}
+    scored = exact_nll(lm.model, split)
+    return {"ppl": scored["ppl"], "nll_per_token": scored["nll_per_token"],
+            "sentences": len(split), "empty": split.dropped}
+
+
+def _normalised(vae: VAEPipeline, text: str) -> str:
+    """A sentence as the model writes it: its tokens decoded (lower-cased, <unk> for unknown words)."""
+    return vae.tokenizer.decode(vae.tokenizer.encode(text))
+
+
+def interpolation_quality(vae: VAEPipeline, sentences: list[str], pairs: int = 100, steps: int = 8,
+                          seed: int = 0, grammar: bool = False) -> dict:
+    """`pairs` greedy interpolations between random distinct test sentences: how often the first
+    and last points give back the two sentences, and (grammar) the share of grammatical points."""
+    rng = random.Random(seed)
+    usable = [s for s in sentences if vae.tokenizer.encode(s)]
+    endpoints = points = grammatical = 0
+    examples = []
+    for _ in range(pairs):
+        first, second = rng.sample(usable, 2)
+        path = vae.interpolate(first, second, steps=steps)
+        endpoints += (path[0].text == _normalised(vae, first)) + (path[-1].text == _normalised(vae, second))
+        points += len(path)
+        grammatical += sum(is_grammatical(r.text) for r in path) if grammar else 0
+        if len(examples) < 2:
+            examples.append({"first": first, "second": second, "points": [r.text for r in path]})
+    return {"pairs": pairs, "steps": steps, "endpoint_exact_match": endpoints / (2 * pairs),
+            "grammatical_points": grammatical / points if grammar else None, "examples": examples}
+
+
+def generation_quality(vae: VAEPipeline, sentences: list[str], n: int = 1000, seed: int = 0,
+                       lm: VAEPipeline | None = None, grammar: bool = False, pairs: int = 100,
+                       steps: int = 8) -> dict:
+    """Both sides of the rate trade-off for each prior the model has (see the module docstring).
+
+    `sentences` are real test sentences (interpolation ends; with `lm`, its perplexity on them is
+    the reference the samples' forward perplexity is compared with).
+    """
+    results: dict = {"priors": {}}
+    priors = ["standard"] + (["fitted"] if vae.prior is not None else [])
+    for prior in priors:
+        texts = [g.text for g in vae.sample(n, seed=seed, prior=prior)]
+        entry = {"samples": n, "distinct_1": distinct_n(texts, 1), "distinct_2": distinct_n(texts, 2),
+                 "unique_samples": len(set(texts)) / n, "examples": texts[:5]}
+        if lm is not None:
+            entry["forward_ppl"] = forward_perplexity(lm, texts)["ppl"]
+        if grammar:
+            entry["grammatical"] = sum(map(is_grammatical, texts)) / n
+        results["priors"][prior] = entry
+    if lm is not None:
+        results["lm_ppl_real"] = forward_perplexity(lm, sentences)["ppl"]
+    if vae.cfg.has_latent and len(sentences) >= 2 and pairs > 0:
+        results["interpolation"] = interpolation_quality(vae, sentences, pairs, steps, seed, grammar)
+    return results
