@@ -36,13 +36,10 @@ from pathlib import Path
 
 import numpy as np
 
-from sentvae.summarize import Group, SummaryOptions, evaluate, read_groups, summarize
-from sentvae.textnorm import count_words, split_sentences
+from sentvae.summarize import Group, SummaryOptions, corpus_scores, read_groups, summarize
+from sentvae.summarize.sentences import count_words, split_sentences
 
 GOAL = {"rouge1": 29.1, "rouge2": 5.4, "rougeL": 17.8}  # MeanSum rows 100-199 (issue 4)
-# Reranking objectives tried on the dev groups, (overlap_per_text, overlap_order): overlap with each
-# review, unigrams and unigrams + bigrams; with the whole input as one text (the first version).
-RERANK_OVERLAPS = ((True, 1), (True, 2), (False, 1))
 METRICS = ("rouge1", "rouge2", "rougeL", "bleu", "chrf")
 
 
@@ -168,7 +165,7 @@ def run_baselines(groups: list[Group], budget: int, by_sentence: bool, seed: int
         "clustroid": [clustroid_baseline(g, bag) for g in groups],
         "lexrank": [lexrank_baseline(g, budget) for g in groups],
     }
-    return {name: (evaluate(texts, [g.references for g in groups]), texts)
+    return {name: (corpus_scores(texts, [g.references for g in groups]), texts)
             for name, texts in outputs.items()}
 
 
@@ -176,7 +173,7 @@ def run_baselines(groups: list[Group], budget: int, by_sentence: bool, seed: int
 
 def run_model(model, groups: list[Group], options: SummaryOptions) -> tuple[dict, list[str]]:
     texts = [s.text for s in summarize(model, groups, options)]
-    return evaluate(texts, [g.references for g in groups]), texts
+    return corpus_scores(texts, [g.references for g in groups]), texts
 
 
 def _rouge_sum(scores: dict) -> float:
@@ -184,10 +181,10 @@ def _rouge_sum(scores: dict) -> float:
 
 
 def tune(model, dev: list[Group], base: SummaryOptions, grid: str, echo) -> tuple[SummaryOptions, list]:
-    """Pick options on the dev groups by R1 + R2 + RL. `small`: cluster with reranking by each
-    overlap of RERANK_OVERLAPS, cluster without reranking, medoid and mean, at the base budget,
-    numbers allowed; then, one after the other on the best so far: the order of the reviews instead
-    of cluster size, repeated bigrams blocked instead of trigrams, sentences with numbers avoided.
+    """Pick options on the dev groups by R1 + R2 + RL. `small`: cluster with and without
+    reranking, medoid and mean, at the base budget, numbers allowed; then, one after the other on
+    the best so far: the order of the reviews instead of cluster size, repeated bigrams blocked
+    instead of trigrams, sentences with numbers avoided.
     `full`: then, for the best, budgets 10 words shorter and longer, and clause splitting of input
     sentences over 20 tokens.
     Returns the best options and every trial, in order."""
@@ -205,10 +202,8 @@ def tune(model, dev: list[Group], base: SummaryOptions, grid: str, echo) -> tupl
     if grid == "none":
         return base, trials
     base = replace(base, order="size", avoid_numbers=False)  # these two are tried last, on the best
-    reranked = [replace(base, rerank=True, overlap_per_text=per_text, overlap_order=order)
-                for per_text, order in RERANK_OVERLAPS]
-    variants = reranked + [replace(base, rerank=False), replace(base, method="medoid"),
-                           replace(base, method="mean")]
+    variants = [replace(base, rerank=True), replace(base, rerank=False), replace(base, method="medoid"),
+                replace(base, method="mean")]
     scores = [trial(options) for options in variants]
     best_score = max(scores)
     best = variants[scores.index(best_score)]
@@ -218,7 +213,7 @@ def tune(model, dev: list[Group], base: SummaryOptions, grid: str, echo) -> tupl
         if score > best_score:
             best, best_score = options, score
     if best.method != "mean":  # then, one after the other, on the best so far:
-        for change in (lambda o: replace(o, strategy={**o.strategy, "no_repeat_ngram": 2}),  # block bigrams
+        for change in (lambda o: replace(o, strategy=replace(o.strategy, no_repeat_ngram=2)),  # block bigrams
                        lambda o: replace(o, avoid_numbers=True)):  # no sentences with a number
             options = change(best)
             score = trial(options)
@@ -234,10 +229,9 @@ def tune(model, dev: list[Group], base: SummaryOptions, grid: str, echo) -> tupl
 
 
 def _describe(options: SummaryOptions) -> dict:
-    keys = ("method", "length", "rerank", "overlap_per_text", "overlap_order", "order", "n_best", "subsets",
-            "max_sentence_tokens", "duplicate", "avoid_numbers")
-    return {**{k: getattr(options, k) for k in keys},
-            "no_repeat_ngram": options.strategy.get("no_repeat_ngram", 0)}
+    keys = ("method", "length", "rerank", "order", "n_best", "subsets", "max_sentence_tokens", "duplicate",
+            "avoid_numbers")
+    return {**{k: getattr(options, k) for k in keys}, "no_repeat_ngram": options.strategy.no_repeat_ngram}
 
 
 def _rounded(scores: dict) -> dict:
@@ -267,9 +261,7 @@ def markdown(result: dict) -> str:
         for t in result["tuning"]:
             o, d = t["options"], t["dev"]
             reranked = o["rerank"] and o["method"] != "medoid"
-            grams = f"1-{o['overlap_order']}-grams" if o["overlap_order"] > 1 else "unigrams"
-            rerank = (f"{'each review' if o['overlap_per_text'] else 'all input as one'}, {grams}"
-                      if reranked else "no reranking")
+            rerank = "all input as one, unigrams" if reranked else "no reranking"
             order = "as in the reviews" if o["order"] == "position" else "cluster size"
             numbers = "avoided" if o["avoid_numbers"] else "allowed"
             lines.append(f"| {o['method']} | {rerank} | {order if o['method'] != 'mean' else '-'} | "
@@ -330,10 +322,10 @@ def main(argv: list[str] | None = None) -> int:
     if not args.baselines_only:
         import torch
 
-        from sentvae.model import SentenceVAE
+        from sentvae.pipeline import VAEPipeline
 
         torch.set_num_threads(args.threads)
-        model = SentenceVAE.from_pretrained(args.model)
+        model = VAEPipeline.from_pretrained(args.model)
         base = SummaryOptions(method="cluster", length=yelp_length, seed=args.seed)
         dev = sets["dev"][: args.dev_groups] if args.dev_groups else sets["dev"]
         echo(f"tuning on {len(dev)} dev groups (grid {args.grid})")
@@ -341,9 +333,8 @@ def main(argv: list[str] | None = None) -> int:
         yelp_length = options.length
         result["tuning"] = trials
         result["chosen"] = _describe(options)
-        if len(trials) > len(RERANK_OVERLAPS):  # cluster reranked (each overlap) and not, same budget
-            best_reranked = max(_rouge_sum(t["dev"]) for t in trials[:len(RERANK_OVERLAPS)])
-            result["rerank_helps_on_dev"] = best_reranked > _rouge_sum(trials[len(RERANK_OVERLAPS)]["dev"])
+        if len(trials) > 1:  # cluster reranked and not, same budget
+            result["rerank_helps_on_dev"] = _rouge_sum(trials[0]["dev"]) > _rouge_sum(trials[1]["dev"])
     result["budgets"] = {"yelp": yelp_length, "opinosis": opinosis_length}
     outputs: dict[str, dict[str, list[str]]] = {}
     for name in ("meansum_test", "meansum_all", "opinosis"):

@@ -73,15 +73,15 @@ def linear_probe(train_x: torch.Tensor, train_y: list, test_x: torch.Tensor, tes
 def sentiment_probe(run_dir: Path, train_tsv: str, test_tsv: str, probe_train: int, threads: int) -> dict:
     """Posterior means of train/test sentences -> `linear_probe` on the `label` column."""
     from sentvae.evaluate import column_values, load_evaluation_split, posterior_parameters
-    from sentvae.model import SentenceVAE
+    from sentvae.pipeline import VAEPipeline
 
     torch.set_num_threads(threads)
     started = time.perf_counter()
-    model = SentenceVAE.from_pretrained(run_dir)
-    train = load_evaluation_split(model, train_tsv, text_column="sentence", max_sentences=probe_train)
-    test = load_evaluation_split(model, test_tsv, text_column="sentence")
-    train_mu, _ = posterior_parameters(model, train)
-    test_mu, _ = posterior_parameters(model, test)
+    vae = VAEPipeline.from_pretrained(run_dir)
+    train = load_evaluation_split(vae, train_tsv, text_column="sentence", max_sentences=probe_train)
+    test = load_evaluation_split(vae, test_tsv, text_column="sentence")
+    train_mu, _ = posterior_parameters(vae.model, train)
+    test_mu, _ = posterior_parameters(vae.model, test)
     result = linear_probe(train_mu, column_values(train, "label"), test_mu, column_values(test, "label"))
     result["seconds"] = time.perf_counter() - started
     return result

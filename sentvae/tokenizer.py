@@ -21,7 +21,7 @@ straight, runs of ! ? . collapsed to ! ? ..., every other punctuation character 
 Already tokenised text is left as it is ("did n't" stays "did n't"). If the trained vocabulary
 has the number placeholder `_num_` (Shen et al.'s Yelp corpus replaced numbers by it), numbers in
 later input become `_num_` too ("$10.99" -> "$ _num_", "2nd" and "9:00" are kept). The patterns
-are defined once, in textnorm.py.
+are defined once, in text.py.
 """
 
 from __future__ import annotations

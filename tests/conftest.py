@@ -1,4 +1,4 @@
-"""Shared fixtures: one thread, quiet `datasets`, and a tiny model trained once per session."""
+"""Shared fixtures: one thread, quiet `datasets`, and a tiny VAE trained once per session."""
 
 from __future__ import annotations
 
@@ -27,19 +27,33 @@ def tiny_configs(out_dir, *extra: str):
 
 
 @pytest.fixture(scope="session")
-def trained_run(tmp_path_factory):
-    """A run directory with a tiny VAE trained for 300 steps on the built-in corpus (~20 s)."""
+def trained(tmp_path_factory):
+    """(run directory, the summary `train()` returned) of a tiny VAE trained for 300 steps on the
+    built-in corpus (~20 s)."""
     from sentvae.train import train
 
     out = tmp_path_factory.mktemp("tiny-run")
     model_cfg, train_cfg = tiny_configs(out, "train.max_steps=300")
-    train(model_cfg, train_cfg, progress=False, echo=lambda *a, **k: None)
-    return out
+    summary = train(model_cfg, train_cfg, progress=False, echo=lambda *a, **k: None)
+    return out, summary
 
 
 @pytest.fixture(scope="session")
-def trained_model(trained_run):
-    """The best checkpoint of `trained_run`, loaded on the CPU in eval mode."""
-    from sentvae.model import SentenceVAE
+def trained_run(trained):
+    """The run directory of `trained`."""
+    return trained[0]
 
-    return SentenceVAE.from_pretrained(trained_run)
+
+@pytest.fixture(scope="session")
+def trained_summary(trained):
+    """The summary `train()` returned for `trained_run`."""
+    return trained[1]
+
+
+@pytest.fixture(scope="session")
+def trained_vae(trained_run):
+    """The best checkpoint of `trained_run` as a `VAEPipeline`, loaded on the CPU in eval mode
+    (`trained_vae.model` is the tensor model)."""
+    from sentvae.pipeline import VAEPipeline
+
+    return VAEPipeline.from_pretrained(trained_run)

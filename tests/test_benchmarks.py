@@ -174,7 +174,7 @@ def test_levers_benchmark_trains_the_baseline_and_the_lever_and_compares_them(tm
     assert 2 * lever["training"]["steps"] - 1 <= base["training"]["steps"] <= 2 * lever["training"]["steps"]
     assert entry["speedup_tokens_per_s"] > 0
     assert entry["valid_neg_elbo_change"] == pytest.approx(
-        lever["best_valid"]["elbo_per_sentence"] - base["best_valid"]["elbo_per_sentence"])
+        lever["best_valid"]["neg_elbo_per_sentence"] - base["best_valid"]["neg_elbo_per_sentence"])
     assert "batch 128" in (tmp_path / "results" / "levers.md").read_text()
     again = run("levers.py", options)  # the runs exist: refused without --reuse, kept with it
     assert again.returncode == 2 and "--reuse" in again.stderr

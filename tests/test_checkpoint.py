@@ -5,32 +5,50 @@ import json
 import pytest
 import torch
 
-from sentvae.checkpoint import resolve_checkpoint
+from sentvae.checkpoint import load_checkpoint, resolve_checkpoint, save_checkpoint
 from sentvae.data import collate
 from sentvae.errors import CheckpointError
-from sentvae.model import SentenceVAE
+from sentvae.pipeline import VAEPipeline
 
 
-def test_round_trip_gives_identical_logits(trained_model, tmp_path):
-    trained_model.save_pretrained(tmp_path / "ckpt")
-    again = SentenceVAE.from_pretrained(tmp_path / "ckpt")
-    assert again.cfg == trained_model.cfg
-    assert again.tokenizer.hf.to_str() == trained_model.tokenizer.hf.to_str()
-    tokens, lengths = collate([trained_model.tokenizer.encode("the dog sees a cat ."), [5, 6, 7]])
-    z = torch.randn(2, trained_model.cfg.latent_dim)
+def test_round_trip_gives_identical_logits(trained_vae, tmp_path):
+    trained_vae.save_pretrained(tmp_path / "ckpt")
+    again = VAEPipeline.from_pretrained(tmp_path / "ckpt")
+    assert again.cfg == trained_vae.cfg
+    assert again.tokenizer.hf.to_str() == trained_vae.tokenizer.hf.to_str()
+    assert trained_vae.prior is not None  # training fitted one (train.fit_prior)
+    for name in ("log_weights", "means", "log_vars"):
+        assert torch.equal(getattr(again.prior, name), getattr(trained_vae.prior, name)), name
+    tokens, lengths = collate([trained_vae.tokenizer.encode("the dog sees a cat ."), [5, 6, 7]])
+    z = torch.randn(2, trained_vae.cfg.latent_dim)
     with torch.no_grad():
-        a = trained_model.decoder(tokens[:, :-1], lengths, z)
-        b = again.decoder(tokens[:, :-1], lengths, z)
+        a = trained_vae.model.decoder(tokens[:, :-1], lengths, z)
+        b = again.model.decoder(tokens[:, :-1], lengths, z)
         assert torch.equal(a, b)
-        assert torch.equal(trained_model(tokens, lengths).nll, again(tokens, lengths).nll)
+        assert torch.equal(trained_vae.model(tokens, lengths).rec, again.model(tokens, lengths).rec)
 
 
-def test_saving_over_an_existing_checkpoint_replaces_it(trained_model, tmp_path):
-    trained_model.save_pretrained(tmp_path / "ckpt")
-    trained_model.save_pretrained(tmp_path / "ckpt")
+def test_checkpoint_functions_round_trip_the_model_and_its_tokenizer(trained_vae, tmp_path):
+    save_checkpoint(tmp_path / "ckpt", trained_vae.model, trained_vae.tokenizer)
+    model, tokenizer = load_checkpoint(tmp_path / "ckpt")
+    assert model.cfg == trained_vae.cfg and not model.training
+    assert tokenizer.hf.to_str() == trained_vae.tokenizer.hf.to_str()
+    for name, value in trained_vae.model.state_dict().items():
+        assert torch.equal(model.state_dict()[name], value), name
+
+
+def test_saving_over_an_existing_checkpoint_replaces_it(trained_vae, tmp_path):
+    trained_vae.save_pretrained(tmp_path / "ckpt")
+    trained_vae.save_pretrained(tmp_path / "ckpt")
+    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["config.json", "model.safetensors",
+                                                                     "prior.safetensors", "tokenizer.json"]
+    assert [p.name for p in tmp_path.iterdir()] == ["ckpt"], "no temporary directories left behind"
+    # without a fitted prior: the three files, and no prior left over from the checkpoint replaced
+    VAEPipeline(trained_vae.model, trained_vae.tokenizer).save_pretrained(tmp_path / "ckpt")
     assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["config.json", "model.safetensors",
                                                                      "tokenizer.json"]
-    assert [p.name for p in tmp_path.iterdir()] == ["ckpt"], "no temporary directories left behind"
+    assert VAEPipeline.from_pretrained(tmp_path / "ckpt").prior is None
+    assert [p.name for p in tmp_path.iterdir()] == ["ckpt"]
 
 
 def test_run_directory_resolves_to_best(trained_run):
@@ -41,4 +59,4 @@ def test_run_directory_resolves_to_best(trained_run):
 
 def test_not_a_checkpoint(tmp_path):
     with pytest.raises(CheckpointError, match="not a checkpoint"):
-        SentenceVAE.from_pretrained(tmp_path)
+        VAEPipeline.from_pretrained(tmp_path)

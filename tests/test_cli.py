@@ -66,3 +66,47 @@ def test_help_lists_the_subcommands(tmp_path):
     assert result.returncode == 0
     for command in ("train", "sample", "reconstruct", "interpolate", "demo"):
         assert command in result.stdout
+
+
+# --- errors from the library: one line, status 2 (in-process, with sentvae.cli.main) ----------------
+
+def _one_error_line(capsys) -> str:
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err, captured.err
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    assert captured.out == ""
+    return lines[0]
+
+
+def test_reconstruct_with_a_language_model_exits_2_with_one_line(tmp_path, capsys):
+    """A `latent_dim: 0` model has no code to encode into: refused by name, not a traceback."""
+    from conftest import tiny_configs
+    from sentvae.cli import main
+    from sentvae.train import train
+
+    model_cfg, train_cfg = tiny_configs(tmp_path / "lm", "model.latent_dim=0", "train.max_steps=4",
+                                        "train.eval_every=4", "train.builtin_train_size=200",
+                                        "train.builtin_valid_size=20", "train.builtin_test_size=0")
+    train(model_cfg, train_cfg, progress=False, echo=lambda *a, **k: None)
+    capsys.readouterr()  # what training printed
+    for command in (["reconstruct", "a sentence ."], ["interpolate", "a cat sleeps .", "a dog runs ."]):
+        assert main([command[0], "-m", str(tmp_path / "lm"), *command[1:]]) == 2
+        line = _one_error_line(capsys)
+        assert line.startswith(f"sentvae {command[0]}: error:") and "latent" in line, line
+    assert main(["sample", "-m", str(tmp_path / "lm"), "-n", "2", "--seed", "0"]) == 0  # it can sample
+    assert len(capsys.readouterr().out.strip().splitlines()) == 2
+
+
+def test_interpolating_an_empty_sentence_exits_2_naming_it(trained_run, capsys):
+    from sentvae.cli import main
+
+    assert main(["interpolate", "-m", str(trained_run), "", "hello"]) == 2
+    line = _one_error_line(capsys)
+    assert line.startswith("sentvae interpolate: error:") and "sentence 1 ('')" in line, line
+    assert "no tokens" in line, line
+    assert main(["interpolate", "-m", str(trained_run), "a cat sleeps .", " \t "]) == 2  # white space only
+    line = _one_error_line(capsys)
+    assert "sentence 2 (' \\t ')" in line and "no tokens" in line, line
+    assert main(["reconstruct", "-m", str(trained_run), "a cat sleeps .", ""]) == 2
+    assert "sentence 2 ('')" in _one_error_line(capsys)

@@ -25,10 +25,11 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from sentvae.checkpoint import load_checkpoint, load_resume_state, resolve_checkpoint
+from sentvae.checkpoint import load_checkpoint, resolve_checkpoint
 from sentvae.config import load_config
 from sentvae.errors import CheckpointError
-from sentvae.model import SentenceVAE
+from sentvae.pipeline import VAEPipeline
+from sentvae.run import load_resume_state
 from sentvae.train import train
 
 ENV = dict(os.environ, TOKENIZERS_PARALLELISM="false", HF_DATASETS_OFFLINE="1")
@@ -123,7 +124,7 @@ def assert_same_weights(a: dict, b: dict) -> None:
 
 def assert_loadable(run: Path) -> int:
     """The run's best and last checkpoints load completely; returns the step of `last`."""
-    SentenceVAE.from_pretrained(run)
+    VAEPipeline.from_pretrained(run)
     last = resolve_checkpoint(run / "last")
     load_checkpoint(last)
     return load_resume_state(last)["state"]["step"]
@@ -312,9 +313,9 @@ def test_overwriting_a_saved_model_never_leaves_it_incomplete(reference, tmp_pat
     every rename the directory holds a complete checkpoint (a kill there loses nothing)."""
     import sentvae.checkpoint as checkpoint
 
-    model = SentenceVAE.from_pretrained(reference)
+    vae = VAEPipeline.from_pretrained(reference)
     target = tmp_path / "model"
-    model.save_pretrained(target)
+    vae.save_pretrained(target)
     complete_after_each_rename = []
 
     def checked(operation):
@@ -328,7 +329,7 @@ def test_overwriting_a_saved_model_never_leaves_it_incomplete(reference, tmp_pat
 
     monkeypatch.setattr(os, "replace", checked(os.replace))
     monkeypatch.setattr(checkpoint, "exchange_paths", checked(checkpoint.exchange_paths))
-    model.save_pretrained(target)
+    vae.save_pretrained(target)
     monkeypatch.undo()
     assert complete_after_each_rename and all(complete_after_each_rename)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # no temporary left

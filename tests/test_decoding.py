@@ -17,9 +17,10 @@ from sentvae.cli import main
 from sentvae.config import ModelConfig
 from sentvae.corpus import splits
 from sentvae.data import collate
-from sentvae.decoding import _truncate, length_penalty, path, slerp
+from sentvae.decoding import DecodingOptions, _truncate, decode, length_penalty, path, slerp
 from sentvae.errors import ArgumentError
 from sentvae.model import SentenceVAE
+from sentvae.pipeline import VAEPipeline
 from sentvae.tokenizer import EOS_ID, UNK_ID
 
 
@@ -28,10 +29,11 @@ def prior_codes(model, n: int, seed: int = 0) -> torch.Tensor:
 
 
 def teacher_forced_logprob(model, ids: list[list[int]], z: torch.Tensor) -> list[float]:
-    """log p(ids, <eos> | z) of given sentences, computed by the training-time forward pass."""
+    """log p(ids, <eos> | z) of given sentences, computed by the training-time forward pass
+    (`model` is the tensor model)."""
     tokens, lengths = collate(ids)
     with torch.no_grad():
-        return (-model(tokens, lengths, z=z).nll).tolist()
+        return (-model(tokens, lengths, z=z).rec).tolist()
 
 
 def ngrams(ids: list[int], n: int) -> list[tuple[int, ...]]:
@@ -49,8 +51,6 @@ def edit_distance(a: list[str], b: list[str]) -> int:
 
 def held_out_sentences(n: int) -> list[str]:
     return [s.text for s in splits(train=0, valid=0, test=n, seed=11)["test"]]
-
-
 
 
 # --- a toy model small enough to search exhaustively ---------------------------------------------
@@ -71,7 +71,7 @@ def toy_model():
     torch.manual_seed(0)
     cfg = ModelConfig(vocab_size=7, embed_dim=8, encoder_hidden_dim=8, decoder_hidden_dim=16,
                       latent_dim=4, word_dropout=0.0, output_dropout=0.0, max_length=3)
-    model = SentenceVAE(cfg, tokenizer=IdTokenizer()).eval()
+    model = SentenceVAE(cfg).eval()
     with torch.no_grad():
         model.decoder.output.weight.mul_(4.0)  # sharper, less tie-prone distributions
     return model
@@ -87,9 +87,9 @@ def test_wide_beam_is_exact_search(toy_model, alpha, no_repeat):
     """With more beams than prefixes, beam search must return the true n best sentences."""
     z = prior_codes(toy_model, 3, seed=1)
     candidates = all_toy_sentences(no_repeat)
-    beam = toy_model.generate(z, strategy="beam", beam=200, n_best=5, alpha=alpha,
-                              no_repeat_ngram=1 if no_repeat else 0)
-    greedy = toy_model.generate(z, no_repeat_ngram=1 if no_repeat else 0)
+    beam = decode(toy_model, z, IdTokenizer(), DecodingOptions("beam", beam=200, n_best=5, alpha=alpha,
+                                                               no_repeat_ngram=1 if no_repeat else 0))
+    greedy = decode(toy_model, z, IdTokenizer(), DecodingOptions(no_repeat_ngram=1 if no_repeat else 0))
     for row in range(3):
         logprobs = teacher_forced_logprob(toy_model, candidates, z[row].expand(len(candidates), -1))
         scored = sorted(((lp / length_penalty(len(ids) + 1, alpha), lp, ids)
@@ -105,38 +105,38 @@ def test_wide_beam_is_exact_search(toy_model, alpha, no_repeat):
 
 # --- beam search against greedy on a trained model -----------------------------------------------
 
-def test_beam_width_one_is_greedy(trained_model):
-    z = prior_codes(trained_model, 48)
+def test_beam_width_one_is_greedy(trained_vae):
+    z = prior_codes(trained_vae, 48)
     for options in ({}, {"no_repeat_ngram": 2, "suppress_unk": True, "max_length": 6}):
-        greedy = trained_model.generate(z, **options)
-        beam = trained_model.generate(z, strategy="beam", beam=1, alpha=0.7, **options)
+        greedy = trained_vae.generate(z, DecodingOptions(**options))
+        beam = trained_vae.generate(z, DecodingOptions("beam", beam=1, alpha=0.7, **options))
         assert [g.ids for g in greedy] == [b.ids for b in beam]
         assert [g.logprob for g in greedy] == [b.logprob for b in beam]
 
 
-def test_top_k_one_is_greedy(trained_model):
-    z = prior_codes(trained_model, 48)
-    greedy = trained_model.generate(z)
-    sampled = trained_model.generate(z, strategy="sample", top_k=1, temperature=1.7, seed=3)
+def test_top_k_one_is_greedy(trained_vae):
+    z = prior_codes(trained_vae, 48)
+    greedy = trained_vae.generate(z)
+    sampled = trained_vae.generate(z, DecodingOptions("sample", top_k=1, temperature=1.7), seed=3)
     assert [g.ids for g in greedy] == [s.ids for s in sampled]
 
 
-def test_wider_beams_find_likelier_sentences(trained_model):
+def test_wider_beams_find_likelier_sentences(trained_vae):
     """Beam search is not guaranteed to beat greedy on every code (the greedy path can fall out
     of the beam; exhaustively it must, see test_wide_beam_is_exact_search), but it must on
     average, and on most codes."""
-    z = prior_codes(trained_model, 64)
-    greedy = [g.logprob for g in trained_model.generate(z)]
+    z = prior_codes(trained_vae, 64)
+    greedy = [g.logprob for g in trained_vae.generate(z)]
     for width in (2, 5):
-        beam = [b.logprob for b in trained_model.generate(z, strategy="beam", beam=width)]
+        beam = [b.logprob for b in trained_vae.generate(z, DecodingOptions("beam", beam=width))]
         assert sum(beam) / len(beam) > sum(greedy) / len(greedy)
         assert sum(b >= g - 1e-5 for b, g in zip(beam, greedy)) >= 0.5 * len(z)
 
 
-def test_n_best_lists_are_distinct_and_ordered(trained_model):
-    z = prior_codes(trained_model, 8)
+def test_n_best_lists_are_distinct_and_ordered(trained_vae):
+    z = prior_codes(trained_vae, 8)
     for alpha in (0.0, 1.0):
-        for result in trained_model.generate(z, strategy="beam", beam=6, n_best=4, alpha=alpha):
+        for result in trained_vae.generate(z, DecodingOptions("beam", beam=6, n_best=4, alpha=alpha)):
             n_best = result.extra["n_best"]
             assert len(n_best) == 4
             assert (n_best[0]["ids"], n_best[0]["logprob"]) == (result.ids, result.logprob)
@@ -148,55 +148,59 @@ def test_n_best_lists_are_distinct_and_ordered(trained_model):
                 assert h["score"] == pytest.approx(h["logprob"] / length_penalty(len(h["ids"]) + 1, alpha))
 
 
-def test_logprob_is_the_decoders_score_of_the_output(trained_model):
+def test_logprob_is_the_decoders_score_of_the_output(trained_vae):
     """Whatever chose the tokens (and a forced <eos> at max_length), logprob = log p(ids, <eos> | z)."""
-    z = prior_codes(trained_model, 16)
-    for options in ({}, {"strategy": "sample", "temperature": 1.5, "top_p": 0.9, "seed": 1},
-                    {"strategy": "beam", "beam": 3, "alpha": 0.6}, {"max_length": 3},
-                    {"strategy": "beam", "max_length": 2}):
-        results = trained_model.generate(z, **options)
-        expected = teacher_forced_logprob(trained_model, [r.ids for r in results], z)
+    z = prior_codes(trained_vae, 16)
+    for options, seed in ((DecodingOptions(), None),
+                          (DecodingOptions("sample", temperature=1.5, top_p=0.9), 1),
+                          (DecodingOptions("beam", beam=3, alpha=0.6), None),
+                          (DecodingOptions(max_length=3), None),
+                          (DecodingOptions("beam", max_length=2), None)):
+        results = trained_vae.generate(z, options, seed=seed)
+        expected = teacher_forced_logprob(trained_vae.model, [r.ids for r in results], z)
         assert [r.logprob for r in results] == pytest.approx(expected, abs=1e-3)
 
 
-def test_batch_equals_one_code_at_a_time(trained_model):
-    z = prior_codes(trained_model, 10, seed=4)
-    for options in ({}, {"strategy": "beam", "beam": 4, "n_best": 2}):
-        together = trained_model.generate(z, **options)
-        alone = trained_model.generate(z, batch_size=1, **options)
+def test_batch_equals_one_code_at_a_time(trained_vae):
+    z = prior_codes(trained_vae, 10, seed=4)
+    for options in (DecodingOptions(), DecodingOptions("beam", beam=4, n_best=2)):
+        together = trained_vae.generate(z, options)
+        alone = trained_vae.generate(z, options, batch_size=1)
         assert [r.ids for r in together] == [r.ids for r in alone]
         assert [r.logprob for r in together] == pytest.approx([r.logprob for r in alone], abs=1e-4)
 
 
 # --- options shared by the strategies ------------------------------------------------------------
 
-def test_no_repeat_ngram_blocks_repeats(trained_model):
-    z = prior_codes(trained_model, 64, seed=2) * 2.5
-    loose = trained_model.generate(z, strategy="sample", temperature=2.5, seed=0, max_length=25)
+def test_no_repeat_ngram_blocks_repeats(trained_vae):
+    z = prior_codes(trained_vae, 64, seed=2) * 2.5
+    loose = trained_vae.generate(z, DecodingOptions("sample", temperature=2.5, max_length=25), seed=0)
     assert any(len(set(ngrams(r.ids, 1))) < len(r.ids) for r in loose)  # repeats do happen
     for n in (1, 2, 3):
-        for options in ({}, {"strategy": "sample", "temperature": 2.5, "seed": 0},
+        for options in ({}, {"strategy": "sample", "temperature": 2.5},
                         {"strategy": "beam", "beam": 3, "n_best": 3}):
-            for result in trained_model.generate(z, no_repeat_ngram=n, max_length=25, **options):
+            for result in trained_vae.generate(z, DecodingOptions(no_repeat_ngram=n, max_length=25, **options),
+                                               seed=0):
                 for ids in [result.ids] + [h["ids"] for h in result.extra.get("n_best", [])]:
                     assert len(set(ngrams(ids, n))) == len(ngrams(ids, n)), (n, options, ids)
 
 
-def test_unk_suppression(trained_model):
-    model = copy.deepcopy(trained_model)
+def test_unk_suppression(trained_vae):
+    vae = VAEPipeline(copy.deepcopy(trained_vae.model), trained_vae.tokenizer)
     with torch.no_grad():
-        model.decoder.output.bias[UNK_ID] += 6.0  # make <unk> the favourite token
-    z = prior_codes(model, 16)
-    for options in ({}, {"strategy": "sample", "seed": 0}, {"strategy": "beam", "beam": 3}):
-        assert any(UNK_ID in r.ids for r in model.generate(z, **options))
-        assert not any(UNK_ID in r.ids for r in model.generate(z, suppress_unk=True, **options))
+        vae.model.decoder.output.bias[UNK_ID] += 6.0  # make <unk> the favourite token
+    z = prior_codes(vae, 16)
+    for options in ({}, {"strategy": "sample"}, {"strategy": "beam", "beam": 3}):
+        assert any(UNK_ID in r.ids for r in vae.generate(z, DecodingOptions(**options), seed=0))
+        assert not any(UNK_ID in r.ids for r in vae.generate(z, DecodingOptions(suppress_unk=True, **options),
+                                                             seed=0))
 
 
-def test_max_length(trained_model):
-    z = prior_codes(trained_model, 32) * 3
-    for options in ({}, {"strategy": "sample", "temperature": 2.0, "seed": 0}, {"strategy": "beam"}):
-        unlimited = trained_model.generate(z, **options)
-        limited = trained_model.generate(z, max_length=2, **options)
+def test_max_length(trained_vae):
+    z = prior_codes(trained_vae, 32) * 3
+    for options in ({}, {"strategy": "sample", "temperature": 2.0}, {"strategy": "beam"}):
+        unlimited = trained_vae.generate(z, DecodingOptions(**options), seed=0)
+        limited = trained_vae.generate(z, DecodingOptions(max_length=2, **options), seed=0)
         assert max(len(r.ids) for r in unlimited) > 2
         assert max(len(r.ids) for r in limited) <= 2
 
@@ -216,16 +220,17 @@ def test_top_p_keeps_the_smallest_nucleus():
     assert torch.equal(kept_logits[0, [1, 3]], logits[0, [1, 3]])  # survivors keep their values
 
 
-def test_tiny_nucleus_is_greedy(trained_model):
-    z = prior_codes(trained_model, 32)
-    sampled = trained_model.generate(z, strategy="sample", top_p=1e-6, temperature=3.0, seed=5)
-    assert [r.ids for r in sampled] == [r.ids for r in trained_model.generate(z)]
+def test_tiny_nucleus_is_greedy(trained_vae):
+    z = prior_codes(trained_vae, 32)
+    sampled = trained_vae.generate(z, DecodingOptions("sample", top_p=1e-6, temperature=3.0), seed=5)
+    assert [r.ids for r in sampled] == [r.ids for r in trained_vae.generate(z)]
 
 
-def test_sampling_is_reproducible_with_a_seed(trained_model):
-    first = trained_model.sample(30, strategy="sample", top_k=20, seed=7)
-    again = trained_model.sample(30, strategy="sample", top_k=20, seed=7)
-    other = trained_model.sample(30, strategy="sample", top_k=20, seed=8)
+def test_sampling_is_reproducible_with_a_seed(trained_vae):
+    options = DecodingOptions("sample", top_k=20)
+    first = trained_vae.sample(30, options, seed=7)
+    again = trained_vae.sample(30, options, seed=7)
+    other = trained_vae.sample(30, options, seed=8)
     assert [r.text for r in first] == [r.text for r in again]
     assert [r.z for r in first] == [r.z for r in again]
     assert [r.text for r in first] != [r.text for r in other]
@@ -235,9 +240,9 @@ def test_sampling_is_reproducible_with_a_seed(trained_model):
                                      {"temperature": 0.0}, {"strategy": "nucleus"},
                                      {"strategy": "beam", "beam": 2, "n_best": 3}, {"n_best": 2},
                                      {"max_length": 0}, {"no_repeat_ngram": -1}])
-def test_bad_options_are_argument_errors(trained_model, options):
+def test_bad_options_are_argument_errors(trained_vae, options):
     with pytest.raises(ArgumentError):
-        trained_model.generate(prior_codes(trained_model, 2), **options)
+        trained_vae.generate(prior_codes(trained_vae, 2), DecodingOptions(**options))
 
 
 # --- interpolation -------------------------------------------------------------------------------
@@ -256,13 +261,13 @@ def test_slerp_ends_are_exact_and_norm_is_interpolated():
     assert torch.isfinite(slerp(a, -a, 0.5)).all()  # opposite ends: no division by zero
 
 
-def test_interpolation_ends_are_reconstructions_and_steps_are_small(trained_model):
+def test_interpolation_ends_are_reconstructions_and_steps_are_small(trained_vae):
     sentences = held_out_sentences(10)
     distances = []
     for first, second in zip(sentences[::2], sentences[1::2]):
         for method in ("linear", "slerp"):
-            points = trained_model.interpolate(first, second, steps=8, method=method)
-            ends = trained_model.reconstruct([first, second])
+            points = trained_vae.interpolate(first, second, steps=8, method=method)
+            ends = trained_vae.reconstruct([first, second])
             assert [points[0].text, points[-1].text] == [ends[0].text, ends[1].text]
             assert [p.position for p in points] == pytest.approx([i / 7 for i in range(8)])
             distances += [edit_distance(p.text.split(), q.text.split()) for p, q in zip(points, points[1:])]
@@ -275,16 +280,16 @@ def jsonl(text: str) -> list[dict]:
     return [json.loads(line) for line in text.strip().splitlines()]
 
 
-def test_sample_command_jsonl(trained_run, trained_model, capsys):
+def test_sample_command_jsonl(trained_run, trained_vae, capsys):
     assert main(["sample", "-m", str(trained_run), "-n", "3", "--beam", "3", "--n-best", "2",
                  "--format", "jsonl", "--seed", "4"]) == 0
     records = jsonl(capsys.readouterr().out)
     assert len(records) == 3
     for record in records:
         assert record["strategy"] == "beam"
-        assert len(record["z"]) == trained_model.cfg.latent_dim
+        assert len(record["z"]) == trained_vae.cfg.latent_dim
         assert record["logprob"] < 0 and len(record["extra"]["n_best"]) == 2
-    expected = trained_model.sample(3, seed=4, strategy="beam", beam=3, n_best=2)
+    expected = trained_vae.sample(3, DecodingOptions("beam", beam=3, n_best=2), seed=4)
     assert [r["text"] for r in records] == [r.text for r in expected]  # the CLI calls the API
 
 

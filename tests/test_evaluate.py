@@ -14,15 +14,17 @@ import torch.nn.functional as F
 from sentvae import evaluate as ev
 from sentvae.corpus import splits
 from sentvae.data import encode_split
+from sentvae.errors import ArgumentError
 from sentvae.metrics import corpus_bleu, distinct_n, self_bleu
+from sentvae.pipeline import VAEPipeline
 from sentvae.tokenizer import BOS_ID, EOS_ID
 
 
-def split_of(model, texts):
-    """An EncodedSplit of `texts` with the model's tokenizer (nothing dropped)."""
+def split_of(vae, texts):
+    """An EncodedSplit of `texts` with the pipeline's tokenizer (nothing dropped)."""
     import datasets
 
-    return encode_split(datasets.Dataset.from_dict({"text": list(texts)}), model.tokenizer, 10 ** 9,
+    return encode_split(datasets.Dataset.from_dict({"text": list(texts)}), vae.tokenizer, 10 ** 9,
                         long_sentences="truncate")
 
 
@@ -32,21 +34,27 @@ def test_texts():
 
 
 @pytest.fixture(scope="module")
-def small_split(trained_model, test_texts):
-    return split_of(trained_model, test_texts[:120])
+def small_split(trained_vae, test_texts):
+    return split_of(trained_vae, test_texts[:120])
+
+
+@pytest.fixture(scope="module")
+def trained_model(trained_vae):
+    """The tensor model of `trained_vae` (what the numeric estimators take)."""
+    return trained_vae.model
 
 
 # --- importance-weighted NLL -----------------------------------------------------------------------
 
 def test_iw_nll_with_one_sample_is_the_negative_elbo_in_expectation(trained_model, small_split):
-    # Both are unbiased estimates of -ELBO (IW with K = 1: E_q[-log p(x,z) + log q(z|x)]; elbo_terms:
+    # Both are unbiased estimates of -ELBO (IW with K = 1: E_q[-log p(x,z) + log q(z|x)]; evaluate_bound:
     # one-sample reconstruction + analytic KL). Compare their means over seeds within 4 standard
     # errors; the standard error is checked to be small, so the comparison has power (a wrong
     # log-density term, e.g. log sigma^2 instead of log sigma, moves IW by several nats).
     seeds = range(12)
     iw = np.array([ev.importance_weighted_nll(trained_model, small_split, k=1, seed=s)["nll_per_sentence"]
                    for s in seeds])
-    elbo = np.array([ev.elbo_terms(trained_model, small_split, seed=100 + s)["neg_elbo_per_sentence"]
+    elbo = np.array([ev.evaluate_bound(trained_model, small_split, seed=100 + s)["neg_elbo_per_sentence"]
                      for s in seeds])
     se = math.sqrt(iw.var(ddof=1) / len(iw) + elbo.var(ddof=1) / len(elbo))
     assert se < 0.25
@@ -86,9 +94,9 @@ def test_language_model_nll_is_the_exact_sum_of_token_nlls(trained_run):
     model_cfg, _ = tiny_configs(trained_run, "model.use_latent=false")
     model_cfg.vocab_size = tokenizer.vocab_size
     torch.manual_seed(0)
-    model = SentenceVAE(model_cfg, tokenizer).eval()
+    model = SentenceVAE(model_cfg).eval()
     texts = [s.text for s in splits(train=1, valid=1, test=25, seed=2)["test"]]
-    split = split_of(model, texts)
+    split = split_of(VAEPipeline(model, tokenizer), texts)
     result = ev.exact_nll(model, split, batch_size=7)
     for row, ids in enumerate(split.batch_ids(np.arange(len(split)))):
         hidden, previous, total = model.decoder.initial_hidden(None, 1), BOS_ID, 0.0
@@ -100,14 +108,14 @@ def test_language_model_nll_is_the_exact_sum_of_token_nlls(trained_run):
         assert result["per_sentence"][row] == pytest.approx(total, rel=1e-4)
     assert result["nll_per_token"] == pytest.approx(result["per_sentence"].sum()
                                                     / (split.lengths.sum() + len(split)))
-    with pytest.raises(ValueError):
+    with pytest.raises(ArgumentError):
         ev.importance_weighted_nll(model, split, k=2)
 
 
 # --- the latent space ------------------------------------------------------------------------------
 
-def test_mutual_information_is_zero_when_the_encoder_ignores_its_input(trained_model, test_texts):
-    split = split_of(trained_model, test_texts)
+def test_mutual_information_is_zero_when_the_encoder_ignores_its_input(trained_vae, trained_model, test_texts):
+    split = split_of(trained_vae, test_texts)
     blind = copy.deepcopy(trained_model)
     with torch.no_grad():
         blind.encoder.to_gaussian.weight.zero_()  # q(z | x) is the same Gaussian for every x
@@ -120,8 +128,8 @@ def test_mutual_information_is_zero_when_the_encoder_ignores_its_input(trained_m
     assert ev.mutual_information(trained_model, split, batch_size=2) < math.log(2) + 0.2
 
 
-def test_active_units_counts_the_dimensions_the_encoder_uses(trained_model, test_texts):
-    split = split_of(trained_model, test_texts[:300])
+def test_active_units_counts_the_dimensions_the_encoder_uses(trained_vae, trained_model, test_texts):
+    split = split_of(trained_vae, test_texts[:300])
     constructed = copy.deepcopy(trained_model)
     latent = constructed.cfg.latent_dim
     generator = torch.Generator().manual_seed(0)
@@ -142,7 +150,7 @@ def test_active_units_counts_the_dimensions_the_encoder_uses(trained_model, test
 def test_kl_per_dimension_sums_to_the_kl_of_the_bound(trained_model, small_split):
     per_dimension = ev.kl_per_dimension(trained_model, small_split)
     assert len(per_dimension) == trained_model.cfg.latent_dim
-    assert sum(per_dimension) == pytest.approx(ev.elbo_terms(trained_model, small_split)["kl_per_sentence"],
+    assert sum(per_dimension) == pytest.approx(ev.evaluate_bound(trained_model, small_split)["kl_per_sentence"],
                                                rel=1e-4)
 
 
@@ -159,8 +167,8 @@ def test_bleu_of_identical_texts_is_100_and_distinct_counts_unique_ngrams():
 
 # --- everything together -------------------------------------------------------------------------
 
-def test_evaluate_reports_every_metric(trained_model, small_split):
-    results = ev.evaluate(trained_model, small_split, iw_samples=10, prior_samples=40)
+def test_evaluate_reports_every_metric(trained_vae, small_split):
+    results = ev.evaluate(trained_vae, small_split, iw_samples=10, prior_samples=40)
     json.dumps(results)  # JSON-ready
     assert results["latent"] and results["iw_samples"] == 10 and results["nll_method"] == "importance-weighted"
     assert results["sentences"] == len(small_split) and results["tokens"] == small_split.num_targets
@@ -171,7 +179,7 @@ def test_evaluate_reports_every_metric(trained_model, small_split):
     assert results["neg_elbo_per_sentence"] == pytest.approx(results["rec_per_sentence"]
                                                              + results["kl_per_sentence"])
     assert results["nll_per_sentence"] < results["neg_elbo_per_sentence"] + 0.5
-    assert 0 <= results["active_units"] <= trained_model.cfg.latent_dim
+    assert 0 <= results["active_units"] <= trained_vae.cfg.latent_dim
     assert 0 <= results["reconstruction_bleu"] <= 100
     table = ev.format_table(results)
     assert "<eos>" in table and "K=10" in table and "n/a" not in table
@@ -185,8 +193,8 @@ def test_language_model_is_evaluated_exactly_with_latent_metrics_not_applicable(
     model_cfg, _ = tiny_configs(trained_run, "model.latent_dim=0")
     tokenizer = TextTokenizer.load(trained_run / "best" / "tokenizer.json")
     model_cfg.vocab_size = tokenizer.vocab_size
-    model = SentenceVAE(model_cfg, tokenizer).eval()
-    results = ev.evaluate(model, small_split, prior_samples=20)
+    model = SentenceVAE(model_cfg).eval()
+    results = ev.evaluate(VAEPipeline(model, tokenizer), small_split, prior_samples=20)
     assert results["nll_method"] == "exact" and results["iw_samples"] is None
     assert results["nll_per_sentence"] == pytest.approx(results["neg_elbo_per_sentence"], rel=1e-5)
     for key in ("mutual_information", "active_units", "reconstruction_bleu"):
@@ -195,15 +203,15 @@ def test_language_model_is_evaluated_exactly_with_latent_metrics_not_applicable(
     assert "n/a" in ev.format_table(results)
 
 
-def test_long_sentences_are_kept_or_truncated_never_dropped(trained_model, tmp_path):
+def test_long_sentences_are_kept_or_truncated_never_dropped(trained_vae, tmp_path):
     words = " ".join(["the dog sees a cat ."] * 15)  # 90 tokens > max_length 60
     path = tmp_path / "long.txt"
     path.write_text(f"a cat sleeps .\n{words}\n", encoding="utf-8")
-    kept = ev.load_evaluation_split(trained_model, str(path))
+    kept = ev.load_evaluation_split(trained_vae, str(path))
     assert len(kept) == 2 and kept.lengths.max() == 90 and kept.truncated == 0
-    cut = ev.load_evaluation_split(trained_model, str(path), long_sentences="truncate")
-    assert len(cut) == 2 and cut.lengths.max() == trained_model.cfg.max_length and cut.truncated == 1
-    results = ev.evaluate(trained_model, kept, iw_samples=2, prior_samples=0)
+    cut = ev.load_evaluation_split(trained_vae, str(path), long_sentences="truncate")
+    assert len(cut) == 2 and cut.lengths.max() == trained_vae.cfg.max_length and cut.truncated == 1
+    results = ev.evaluate(trained_vae, kept, iw_samples=2, prior_samples=0)
     assert results["sentences_over_max_length_kept"] == 1 and "scored whole" in ev.format_table(results)
 
 

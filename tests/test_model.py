@@ -5,6 +5,7 @@ import torch
 
 from sentvae.config import ModelConfig
 from sentvae.data import collate
+from sentvae.errors import ArgumentError
 from sentvae.model import SentenceVAE, word_dropout
 from sentvae.tokenizer import BOS_ID, PAD_ID, UNK_ID
 
@@ -27,17 +28,76 @@ def test_output_shapes():
     tokens, lengths = collate(BATCH)
     assert tokens.shape == (4, 7) and lengths.tolist() == [4, 3, 6, 2]
     out = model(tokens, lengths)
-    assert out.nll.shape == (4,) and out.mu.shape == (4, 6) and out.logvar.shape == (4, 6)
-    assert out.z.shape == (4, 6) and (out.nll > 0).all()
+    assert out.rec.shape == (4,) and out.mu.shape == (4, 6) and out.logvar.shape == (4, 6)
+    assert out.z.shape == (4, 6) and (out.rec > 0).all()
     logits = model.decoder(tokens[:, :-1], lengths, out.z)
     assert logits.shape == (int(lengths.sum()), V), "only real positions are projected"
 
 
 @pytest.mark.parametrize("layers, bidirectional", [(1, True), (2, False), (2, True)])
 def test_encoder_and_decoder_layers(layers, bidirectional):
-    model = tiny(encoder_layers=layers, decoder_layers=layers, bidirectional=bidirectional)
+    """Which hidden state feeds which layer, checked against a GRU written out by hand from the
+    weights, one unpadded sentence at a time (no packing): the encoder's Gaussian reads the final
+    state of every layer and direction, layer-major (l0 fwd, l0 bwd, l1 fwd, ...); the decoder's
+    layer l starts from the l-th chunk of tanh(latent_to_hidden(z))."""
+    model = tiny(encoder_layers=layers, decoder_layers=layers, bidirectional=bidirectional).double()
+    encoder, decoder = model.encoder, model.decoder
     tokens, lengths = collate(BATCH)
-    assert model(tokens, lengths).nll.shape == (4,)
+    batch, hidden = tokens.size(0), model.cfg.decoder_hidden_dim
+
+    def gru_by_hand(rnn, x, h0=None):
+        """x (T, In) one sequence -> (top-layer outputs (T, D*H), finals [(layer, direction)])."""
+        finals = []
+        for layer in range(rnn.num_layers):
+            per_direction = []
+            for direction, suffix in enumerate(["", "_reverse"][: 2 if rnn.bidirectional else 1]):
+                w_ih, w_hh, b_ih, b_hh = (getattr(rnn, f"{name}_l{layer}{suffix}")
+                                          for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+                h = x.new_zeros(rnn.hidden_size) if h0 is None else h0[layer]
+                steps = range(x.size(0) - 1, -1, -1) if direction else range(x.size(0))
+                outputs = [None] * x.size(0)
+                for t in steps:
+                    r_i, z_i, n_i = (w_ih @ x[t] + b_ih).chunk(3)
+                    r_h, z_h, n_h = (w_hh @ h + b_hh).chunk(3)
+                    r, update = torch.sigmoid(r_i + r_h), torch.sigmoid(z_i + z_h)
+                    h = (1 - update) * torch.tanh(n_i + r * n_h) + update * h
+                    outputs[t] = h
+                per_direction.append(torch.stack(outputs))
+                finals.append(h)
+            x = torch.cat(per_direction, dim=-1)
+        return x, finals
+
+    with torch.no_grad():
+        # Encoder: mu, logvar from the final states of all layers and directions, in that order.
+        ids = tokens[:, 1:]
+        mu, logvar = encoder(ids, lengths)
+        assert mu.shape == logvar.shape == (batch, model.cfg.latent_dim)
+        for b in range(batch):
+            _, finals = gru_by_hand(encoder.rnn, encoder.embedding(ids[b, : lengths[b]]))
+            assert len(finals) == layers * (2 if bidirectional else 1)
+            expected_mu, expected_logvar = encoder.to_gaussian(torch.cat(finals)).chunk(2)
+            assert torch.allclose(mu[b], expected_mu) and torch.allclose(logvar[b], expected_logvar)
+
+        # Decoder: h0 of layer l is the l-th chunk of tanh(latent_to_hidden(z)) ...
+        z = mu
+        h0 = decoder.initial_hidden(z, batch)
+        assert h0.shape == (layers, batch, hidden)
+        full = torch.tanh(decoder.latent_to_hidden(z))  # (B, layers * H)
+        for layer in range(layers):
+            assert torch.allclose(h0[layer], full[:, layer * hidden:(layer + 1) * hidden])
+        # ... and the scores of every real position are those of a GRU started there.
+        inputs = tokens[:, :-1]
+        scores = decoder(inputs, lengths, z)  # (N, V) in packed order
+        expected = torch.zeros(batch, inputs.size(1), V, dtype=scores.dtype)
+        for b in range(batch):
+            n = int(lengths[b])
+            x = torch.cat([decoder.embedding(inputs[b, :n]), z[b].expand(n, -1)], dim=-1)
+            top, _ = gru_by_hand(decoder.rnn, x, h0=[full[b, l * hidden:(l + 1) * hidden]
+                                                     for l in range(layers)])
+            expected[b, :n] = decoder.scores(top)
+        packed = torch.nn.utils.rnn.pack_padded_sequence(expected, lengths, batch_first=True,
+                                                         enforce_sorted=False).data
+        assert torch.allclose(scores, packed)
 
 
 def test_word_dropout_at_one_replaces_everything_but_bos_and_padding():
@@ -71,9 +131,9 @@ def test_padding_never_changes_the_loss():
     noisy = padded.clone()
     noisy[:, tokens.size(1):] = 7  # garbage beyond the lengths must be ignored too
     a, b, c = model(tokens, lengths), model(padded, lengths), model(noisy, lengths)
-    assert torch.allclose(a.nll, b.nll) and torch.allclose(a.nll, c.nll)
-    alone = torch.cat([model(*collate([ids])).nll for ids in BATCH])
-    assert torch.allclose(a.nll, alone, atol=1e-5), "a sentence's loss must not depend on its batch"
+    assert torch.allclose(a.rec, b.rec) and torch.allclose(a.rec, c.rec)
+    alone = torch.cat([model(*collate([ids])).rec for ids in BATCH])
+    assert torch.allclose(a.rec, alone, atol=1e-5), "a sentence's loss must not depend on its batch"
 
 
 def test_mean_at_evaluation_and_sample_in_training():
@@ -93,7 +153,9 @@ def test_language_model_mode(overrides):
     assert model.encoder is None and model.decoder.latent_to_hidden is None
     tokens, lengths = collate(BATCH)
     out = model(tokens, lengths)
-    assert out.mu is None and out.z is None and out.nll.shape == (4,)
+    assert out.mu is None and out.z is None and out.rec.shape == (4,)
+    with pytest.raises(ArgumentError, match="language model"):
+        model.posterior(tokens, lengths)
     vae = tiny()
     assert vae.decoder.rnn.input_size == model.decoder.rnn.input_size + 6
 
@@ -103,7 +165,7 @@ def test_latent_every_step_switch_and_tied_embeddings():
     assert model.decoder.rnn.input_size == 14
     assert model.decoder.output.weight is model.decoder.embedding.weight
     tokens, lengths = collate(BATCH)
-    assert model(tokens, lengths).nll.shape == (4,)
+    assert model(tokens, lengths).rec.shape == (4,)
 
 
 def test_adaptive_softmax_is_a_normalised_distribution_scored_without_the_full_vocabulary(monkeypatch):
@@ -119,10 +181,10 @@ def test_adaptive_softmax_is_a_normalised_distribution_scored_without_the_full_v
     by_row = -scores.gather(1, targets.unsqueeze(1))[:, 0]
     assert torch.allclose(model.decoder.target_nll(tokens[:, :-1], lengths, out.z, targets), by_row,
                           atol=1e-5)
-    assert torch.allclose(out.nll.sum(), by_row.sum(), atol=1e-4)
+    assert torch.allclose(out.rec.sum(), by_row.sum(), atol=1e-4)
     # training never asks for the whole distribution
     monkeypatch.setattr(model.decoder.output, "log_prob", lambda *_: pytest.fail("full softmax"))
-    model.train()(tokens, lengths).nll.sum().backward()
+    model.train()(tokens, lengths).rec.sum().backward()
     assert model.decoder.output.tail[1][1].weight.grad is not None  # rare words learn
 
 
@@ -139,7 +201,7 @@ def test_adaptive_softmax_decodes_with_the_probabilities_it_trains_on():
                                         torch.Generator().manual_seed(0))
         assert all(len(row) < 30 for row in ids)
         tokens, lengths = collate(ids)
-        teacher_forced = -model(tokens, lengths, z=z).nll  # (16,) includes <eos>
+        teacher_forced = -model(tokens, lengths, z=z).rec  # (16,) includes <eos>
         assert torch.allclose(teacher_forced, torch.tensor(logprob), atol=1e-4)
 
 
@@ -147,4 +209,4 @@ def test_the_latent_changes_the_decoder():
     model = tiny()
     tokens, lengths = collate(BATCH)
     z = torch.zeros(4, 6)
-    assert not torch.allclose(model(tokens, lengths, z=z).nll, model(tokens, lengths, z=z + 3).nll)
+    assert not torch.allclose(model(tokens, lengths, z=z).rec, model(tokens, lengths, z=z + 3).rec)

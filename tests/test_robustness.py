@@ -75,12 +75,13 @@ def _write_checkpoints(root: Path) -> None:
     """A valid tiny (untrained) checkpoint and broken copies of it."""
     from sentvae.config import ModelConfig
     from sentvae.model import SentenceVAE
+    from sentvae.pipeline import VAEPipeline
     from sentvae.tokenizer import TextTokenizer
 
     texts = [s.text for s in generate(300, seed=1)]
     tokenizer = TextTokenizer.train(texts)
-    model = SentenceVAE(ModelConfig(vocab_size=tokenizer.vocab_size, **TINY_CHECKPOINT), tokenizer)
-    model.save_pretrained(root / "model")
+    model = SentenceVAE(ModelConfig(vocab_size=tokenizer.vocab_size, **TINY_CHECKPOINT))
+    VAEPipeline(model, tokenizer).save_pretrained(root / "model")
     for name in ("no_weights", "no_tokenizer", "newer", "other_vocab"):
         shutil.copytree(root / "model", root / name)
     (root / "no_weights" / "model.safetensors").unlink()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from ..errors import SentvaeError
@@ -12,13 +13,13 @@ from .common import add_encoding_errors, add_model_options, load_pipeline
 
 
 def cmd_summarize(args) -> int:
-    """Summarise groups of reviews through the latent space (see sentvae/summarize.py)."""
+    """Summarise groups of reviews through the latent space (see sentvae/summarize/)."""
     from ..summarize import SummaryOptions, read_groups, report, summarize
 
     defaults = SummaryOptions()
-    strategy = {**defaults.strategy, "beam": args.beam}
+    strategy = replace(defaults.strategy, beam=args.beam)
     if args.no_repeat_ngram is not None:
-        strategy["no_repeat_ngram"] = args.no_repeat_ngram
+        strategy = replace(strategy, no_repeat_ngram=args.no_repeat_ngram)
     avoid_numbers = defaults.avoid_numbers if args.avoid_numbers is None else args.avoid_numbers
     options = SummaryOptions(method=args.method, length=args.length, rerank=not args.no_rerank,
                              n_best=args.n_best, max_sentence_tokens=args.max_sentence_tokens,

@@ -56,7 +56,6 @@ def parse_columns(spec: str | list[str] | None) -> list[str]:
 
 _REVIEW_COLUMN = re.compile(r"(?i)(?:^|[._])(?:rev|review)_?\d+$")
 _GROUP_COLUMNS = ("group_id", "group", "Input.business_id", "business_id", "topic", "id")
-_REFERENCE_COLUMN = re.compile(r"(?i)^(?:summ\d+|summary|answer\.summary|gold_summaries|references?)$")
 
 
 def _has_bad_bytes(text: str) -> bool:
@@ -73,7 +72,7 @@ def _values(value) -> list[str]:
     return [text] if text.strip() else []
 
 
-def read_rows(path: Path, text: str) -> tuple[list[dict], list[int]]:
+def _read_rows(path: Path, text: str) -> tuple[list[dict], list[int]]:
     """Records of a TSV / CSV / JSONL text, with the line each starts on."""
     rows, lines = [], []
     if path.suffix.lower() in (".jsonl", ".json"):
@@ -116,7 +115,7 @@ def read_groups(source: str | Path | None, group_column: str | None = None,
     text = data.decode("utf-8", errors="surrogateescape").lstrip("\ufeff")
     if path.suffix.lower() not in TABLE_SUFFIXES:
         return [_checked(_plain_text_group(path, data, text))]
-    rows, lines = read_rows(path, text)
+    rows, lines = _read_rows(path, text)
     if not rows:
         raise DataError(f"{path}: no rows")
     return _table_groups(path, rows, lines, group_column, text_column, parse_columns(columns),
