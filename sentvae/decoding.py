@@ -160,7 +160,11 @@ def _truncate(logits: torch.Tensor, top_k: int, top_p: float) -> torch.Tensor:
 
 def _draw(allowed: torch.Tensor, opts: DecodingOptions, generator: torch.Generator | None) -> torch.Tensor:
     """One sampled token per row: allowed log-probabilities (R, V) -> tokens (R,)."""
-    probs = _truncate(allowed / opts.temperature, opts.top_k, opts.top_p).softmax(-1)  # (R, V)
+    # Shifted so the most likely token has 0 before dividing: any temperature > 0 stays finite
+    # (1e-40 is greedy, 1e300 uniform over the allowed tokens) instead of overflowing to inf / NaN.
+    shifted = allowed - allowed.max(dim=-1, keepdim=True).values
+    scaled = torch.where(torch.isfinite(allowed), shifted / opts.temperature, NEG_INF)  # -inf/inf is NaN
+    probs = _truncate(scaled, opts.top_k, opts.top_p).softmax(-1)  # (R, V)
     return torch.multinomial(probs.cpu(), 1, generator=generator)[:, 0].to(allowed.device)
 
 

@@ -103,15 +103,29 @@ def posterior_draws(model, split: EncodedSplit, seed: int = 0) -> torch.Tensor:
     return mu + noise * torch.exp(0.5 * logvar)
 
 
+def _at_most(split: EncodedSplit, count: int, seed: int) -> EncodedSplit:
+    """A seeded random subset of `count` sentences of the split (the split itself if smaller)."""
+    if len(split) <= count:
+        return split
+    chosen = np.sort(np.random.default_rng(seed).choice(len(split), size=count, replace=False))
+    return split.subset(chosen)
+
+
 def fit_code_prior(model, train_split: EncodedSplit, valid_split: EncodedSplit, seed: int = 0,
-                   choices: tuple[int, ...] = COMPONENT_CHOICES) -> tuple[GaussianMixture, dict]:
+                   choices: tuple[int, ...] = COMPONENT_CHOICES, max_train_codes: int = 20_000,
+                   max_valid_codes: int = 5_000) -> tuple[GaussianMixture, dict]:
     """A diagonal Gaussian mixture fitted to one posterior draw of every training sentence, its
     number of components chosen by the mean log-likelihood of the validation sentences' draws.
 
     Draws rather than means: the mixture approximates the aggregate posterior
     q(z) = E_x q(z | x), the distribution the decoder was trained to read codes from.
+    At most `max_train_codes` / `max_valid_codes` sentences (a seeded random subset) are
+    encoded: a mixture of at most 64 components over a few dozen dimensions is well determined
+    by 20,000 codes, and a corpus of millions would otherwise cost minutes and gigabytes.
     Returns (mixture, report) with the validation log-likelihood per K and of N(0, I).
     """
+    train_split = _at_most(train_split, max_train_codes, seed)
+    valid_split = _at_most(valid_split, max_valid_codes, seed + 1)
     train_codes = posterior_draws(model, train_split, seed)
     valid_codes = posterior_draws(model, valid_split, seed + 1)
     mixture, scores = choose_mixture(train_codes, valid_codes, choices, seed)

@@ -81,7 +81,7 @@ class VAEPipeline:
         texts = list(texts)
         ids = [ids[: self.cfg.max_length] for ids in self.tokenizer.encode_batch(texts)]
         for number, (text, sentence) in enumerate(zip(texts, ids), start=1):
-            if not sentence:
+            if not sentence or not text.strip():  # BPE encodes white space as a token of its own
                 raise ArgumentError(f"sentence {number} ({text[:40]!r}) has no tokens: nothing to encode")
         model = self.model
         was_training = model.training

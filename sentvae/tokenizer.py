@@ -117,11 +117,11 @@ class TextTokenizer:
 
     def encode(self, text: str) -> list[int]:
         """Word ids of one sentence, without `<bos>`/`<eos>`."""
-        return self._encodings([text])[0].ids
+        return _as_words(self._encodings([text])[0].ids)
 
     def encode_batch(self, texts: list[str]) -> list[list[int]]:
         """Word ids of many sentences (parallel in Rust)."""
-        return [e.ids for e in self._encodings(list(texts), ids_only=True)]
+        return [_as_words(e.ids) for e in self._encodings(list(texts), ids_only=True)]
 
     def decode(self, ids: Iterable[int]) -> str:
         """Text of a decoded id sequence: stops at `<eos>`, drops `<pad>`/`<bos>`, keeps `<unk>`."""
@@ -140,6 +140,17 @@ class TextTokenizer:
     def tokens(self, text: str) -> list[str]:
         """The tokens of a sentence as the model sees them (after normalisation)."""
         return self._encodings([text])[0].tokens
+
+
+_CONTROL_IDS = (PAD_ID, BOS_ID, EOS_ID)
+
+
+def _as_words(ids: list[int]) -> list[int]:
+    """A user's text that spells `<pad>`, `<bos>` or `<eos>` gets `<unk>` there, never the control
+    token itself (an `<eos>` in the middle of a sentence would end it)."""
+    if any(i in _CONTROL_IDS for i in ids):
+        return [UNK_ID if i in _CONTROL_IDS else i for i in ids]
+    return ids
 
 
 def _valid_unicode(text):

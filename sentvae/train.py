@@ -169,7 +169,7 @@ def train(model_cfg: ModelConfig, train_cfg: TrainConfig, resume: bool = False,
     loop.run()
     shutdown(world)
     if not world.is_main:
-        return {"stopped": loop.stop_reason, "step": state.step, "rank": world.rank}
+        return {"stopped": loop.stop_reason, "steps": state.step, "rank": world.rank}
     summary = loop.finish(time.perf_counter() - started)
     run.write_summary(summary)
     return summary

@@ -134,3 +134,28 @@ def test_interpolate_walks_between_the_two_codes(trained_vae, standard_prior):
         trained_vae.interpolate(SENTENCES[0], None)
     with pytest.raises(ArgumentError, match="at least 2 steps"):
         trained_vae.interpolate(SENTENCES[0], SENTENCES[1], steps=1)
+
+
+def test_white_space_only_sentences_are_refused_with_a_bpe_tokenizer_too(trained_vae):
+    from sentvae.tokenizer import TextTokenizer
+
+    bpe = TextTokenizer.train([f"the dog {w} sees a cat ." for w in ("big", "small", "red")] * 30,
+                              kind="bpe", vocab_size=trained_vae.cfg.vocab_size)
+    assert bpe.encode(" ")  # BPE makes a token of white space: the check must not rely on ids alone
+    torch.manual_seed(0)
+    model = SentenceVAE(ModelConfig(**{**vars(trained_vae.cfg), "vocab_size": bpe.vocab_size}))
+    vae = VAEPipeline(model, bpe)
+    for blank in (" ", "\t", "  \n "):
+        with pytest.raises(ArgumentError, match="sentence 2"):
+            vae.encode(["the dog sees a cat .", blank])
+
+
+@pytest.mark.parametrize("temperature", [1e-40, 1e-8, 1e8, 1e300])
+def test_sampling_at_extreme_temperatures_stays_finite(standard_prior, temperature):
+    """1e-40 behaves as greedy decoding, 1e300 as uniform over the allowed tokens; neither is NaN."""
+    options = DecodingOptions("sample", temperature=temperature, max_length=12)
+    results = standard_prior.sample(6, options, seed=3)
+    assert len(results) == 6 and all(len(r.ids) <= 12 for r in results)
+    if temperature <= 1e-8:
+        greedy = standard_prior.sample(6, DecodingOptions("greedy", max_length=12), seed=3)
+        assert [r.ids for r in results] == [g.ids for g in greedy]

@@ -50,3 +50,15 @@ def test_empty_corpus_is_an_error():
 
     with pytest.raises(DataError):
         TextTokenizer.train(["", "   "], kind="word")
+
+
+@pytest.mark.parametrize("kind", ["word", "bpe"])
+def test_control_tokens_spelled_in_user_text_become_unk(kind):
+    """"the dog <eos> sees a cat" must not end after "dog": only the model writes <eos>."""
+    tok = TextTokenizer.train(["the dog sees a cat", "a cat sees the dog"] * 20, kind=kind, vocab_size=60)
+    for literal in ("<eos>", "<pad>", "<bos>"):
+        ids = tok.encode(f"the dog {literal} sees a cat")
+        assert PAD_ID not in ids and BOS_ID not in ids and EOS_ID not in ids
+        assert UNK_ID in ids
+        assert tok.encode_batch([f"the dog {literal} sees a cat"]) == [ids]
+    assert tok.decode(tok.encode("the dog <eos> sees a cat")).endswith("sees a cat")
