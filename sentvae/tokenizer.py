@@ -138,8 +138,11 @@ class TextTokenizer:
         return [self.decode(ids) for ids in batch]
 
     def tokens(self, text: str) -> list[str]:
-        """The tokens of a sentence as the model sees them (after normalisation)."""
-        return self._encodings([text])[0].tokens
+        """The tokens of a sentence as the model sees them (after normalisation; a spelled-out
+        control token is `<unk>`, as in `encode`)."""
+        encoding = self._encodings([text])[0]
+        return [SPECIAL_TOKENS[UNK_ID] if i in _CONTROL_IDS else token
+                for token, i in zip(encoding.tokens, encoding.ids)]
 
 
 _CONTROL_IDS = (PAD_ID, BOS_ID, EOS_ID)
