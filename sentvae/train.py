@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import math
 import os
-import signal
-import threading
 import time
 
 import torch
@@ -40,6 +38,7 @@ from .model import SentenceVAE
 from .objective import kl_weight, learning_rate
 from .pipeline import save_prior
 from .run import RunDirectory, RunState
+from .signals import StopSignals
 from .splits import long_sentence_notes, prepare_splits
 from .step import NonFiniteStep, build_optimizer, native_bf16, step_noise, train_step
 from .tokenizer import TextTokenizer
@@ -64,41 +63,6 @@ def peak_rss_mb() -> float:
 
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
-
-
-class StopSignals:
-    """While active (main thread only), SIGINT and SIGTERM ask training to stop at the next step
-    boundary instead of interrupting it mid-step; a second signal interrupts at once."""
-
-    SIGNALS = ("SIGINT", "SIGTERM")
-
-    def __init__(self):
-        self.received: int | None = None
-        self.forced = False
-        self._previous: dict = {}
-
-    def _handle(self, signum, frame) -> None:
-        if self.received is None:
-            self.received = signum
-            return
-        self.forced = True
-        raise KeyboardInterrupt
-
-    def __enter__(self) -> "StopSignals":
-        if threading.current_thread() is threading.main_thread():
-            for name in self.SIGNALS:
-                number = getattr(signal, name)
-                self._previous[number] = signal.signal(number, self._handle)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for number, handler in self._previous.items():
-            signal.signal(number, handler)
-        self._previous.clear()
-
-    @property
-    def name(self) -> str:
-        return signal.Signals(self.received).name if self.received else "KeyboardInterrupt"
 
 
 def _silent(*args, **kwargs) -> None:
