@@ -284,10 +284,10 @@ class TrainingLoop:
         """Evaluate, save, print the bound; whether patience has run out (early stopping)."""
         metrics = self._checkpoint(evaluate=True)
         if metrics is not None:
-            self.bar.write(f"step {self.state.step}: valid -ELBO {metrics['neg_elbo_per_sentence']:.2f} "
-                           f"(rec {metrics['rec_per_sentence']:.2f} + KL "
-                           f"{metrics['kl_per_sentence']:.2f}) per sentence, "
-                           f"active units {metrics['active_units']}")
+            write = self.bar.write if self.progress else self.echo  # bar.write prints even when disabled
+            write(f"step {self.state.step}: valid -ELBO {metrics['neg_elbo_per_sentence']:.2f} "
+                  f"(rec {metrics['rec_per_sentence']:.2f} + KL {metrics['kl_per_sentence']:.2f}) "
+                  f"per sentence, active units {metrics['active_units']}")
         patience = self.cfg.patience
         return bool(patience) and self.state.evals_without_improvement >= patience
 
