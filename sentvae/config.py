@@ -131,7 +131,7 @@ class TrainConfig:
     max_steps: int = 0  # 0: max_epochs decides
     max_minutes: float = 0.0  # 0: no wall-clock limit
     bucket_size: int = 100  # batches per length bucket when shuffling (1: no bucketing)
-    bf16: bool | None = None  # bfloat16 autocast; None: where it is native (train.native_bf16)
+    bf16: bool | None = None  # bfloat16 autocast; None: where it is native (step.native_bf16)
     # --- KL term ----------------------------------------------------------------------------
     # Under a max_minutes budget the schedule follows the steps expected to fit (objective.kl_weight):
     # a linear / logistic ramp is compressed to end by half of them, cycles span them.
