@@ -168,3 +168,19 @@ def test_bf16_autocast_trains_float32_weights_close_to_a_float32_run(tmp_path):
     assert any(not torch.equal(weights[True][k], weights[False][k]) for k in weights[False])  # bf16 was used
     assert abs(bounds[True] - bounds[False]) < 0.02 * bounds[False], bounds
 
+
+
+def test_a_run_that_ends_before_beta_reaches_its_target_says_so(tmp_path):
+    """30 steps of a 1,000-step KL warm-up: the summary carries final_beta and a warning; a run
+    whose schedule completes carries no warning."""
+    lines = []
+    model_cfg, train_cfg = tiny_configs(tmp_path / "short", "train.max_steps=30", "train.eval_every=30",
+                                        "train.kl_warmup_steps=1000", "train.fit_prior=false")
+    summary = train(model_cfg, train_cfg, progress=False, echo=lines.append)
+    assert summary["final_beta"] == pytest.approx(29 / 1000)
+    assert "below its target train.beta" in summary["warning"]
+    assert any(line.startswith("warning: training ended at step 30") for line in lines)
+    model_cfg, train_cfg = tiny_configs(tmp_path / "full", "train.max_steps=30", "train.eval_every=30",
+                                        "train.kl_warmup_steps=10", "train.fit_prior=false")
+    summary = train(model_cfg, train_cfg, progress=False, echo=lambda *a, **k: None)
+    assert summary["final_beta"] == 1.0 and "warning" not in summary
