@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
 import json
 import os
 import statistics
@@ -203,7 +204,7 @@ def training_throughputs(cfg: ModelConfig, ids: list[list[int]], batch_size: int
     def sentvae_step(model, optimizer, bf16=False):
         """The library's own training step (sentvae.step.train_step, what `train()` runs): the
         per-step noise, word dropout, loss, gradient clipping and optimizer update included."""
-        steps = iter(range(10 ** 9))
+        steps = itertools.count()
 
         def step(indices):
             tokens, lens = collate([ids[i] for i in indices])

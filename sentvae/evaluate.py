@@ -30,7 +30,7 @@ from .errors import ArgumentError, DataError
 from .latent import active_units, kl_per_dimension, mutual_information, posterior_parameters
 from .likelihood import Echo, evaluate_bound, exact_nll, importance_weighted_nll
 from .pipeline import VAEPipeline
-from .quality import generation_quality, prior_sample_diversity, reconstruction_bleu
+from .quality import generation_quality, prior_sample_diversity, prior_sample_texts, reconstruction_bleu
 
 TOKEN_NOTE = "per-token figures divide by the decoder targets: the words plus one <eos> per sentence"
 
@@ -142,10 +142,13 @@ def evaluate(vae: VAEPipeline, split: EncodedSplit, iw_samples: int = 100, batch
                         "nll_per_token_fitted_prior": fitted["nll_per_token"],
                         "ppl_fitted_prior": fitted["ppl"], "fitted_prior_components": vae.prior.components})
     if prior_samples > 0:
-        results.update(timed("prior_samples", prior_sample_diversity, vae, n=prior_samples, seed=seed))
+        default_prior = "fitted" if vae.prior is not None else "standard"  # what `sample` uses
+        texts = timed("prior_samples", prior_sample_texts, vae, prior_samples, seed, default_prior)
+        results.update(prior_sample_diversity(vae, n=prior_samples, seed=seed, texts=texts))
         sentences = list(split.column("text"))
         results["generation"] = timed("generation", generation_quality, vae, sentences, n=prior_samples,
-                                      seed=seed, lm=lm, grammar=grammar, pairs=interpolation_pairs)
+                                      seed=seed, lm=lm, grammar=grammar, pairs=interpolation_pairs,
+                                      samples={default_prior: texts})
     results["seconds"] = seconds
     model.train(was_training)
     return results

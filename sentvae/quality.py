@@ -58,16 +58,22 @@ def reconstruction_bleu(vae: VAEPipeline, split: EncodedSplit, posterior: tuple 
                                                                  hypotheses[::max(1, len(order) // 5)])][:5]}
 
 
-def prior_sample_diversity(vae: VAEPipeline, n: int = 1000, seed: int = 0, strategy: str | None = None,
-                           self_bleu_sentences: int = 500) -> dict:
-    """Distinct-1/2 and self-BLEU of `n` sentences decoded from the prior.
+def prior_sample_texts(vae: VAEPipeline, n: int, seed: int = 0, prior: str | None = None,
+                       strategy: str | None = None) -> list[str]:
+    """`n` sentences decoded from `prior` (as in `VAEPipeline.prior_codes`). A VAE decodes its
+    codes greedily; a language model (no z, so greedy would repeat one sentence) samples."""
+    strategy = strategy or ("greedy" if vae.cfg.has_latent else "sample")
+    return [g.text for g in vae.sample(n, DecodingOptions(strategy), seed=seed, prior=prior)]
 
-    A VAE decodes z ~ N(0, I) greedily; a language model (no z, so greedy would repeat one
-    sentence) samples ancestrally. Self-BLEU scores at most `self_bleu_sentences` hypotheses
-    against all the other samples.
+
+def prior_sample_diversity(vae: VAEPipeline, n: int = 1000, seed: int = 0, strategy: str | None = None,
+                           self_bleu_sentences: int = 500, texts: list[str] | None = None) -> dict:
+    """Distinct-1/2 and self-BLEU of `n` sentences decoded from the prior (`prior_sample_texts`;
+    or `texts`, the same sentences already decoded). Self-BLEU scores at most
+    `self_bleu_sentences` hypotheses against all the other samples.
     """
     strategy = strategy or ("greedy" if vae.cfg.has_latent else "sample")
-    texts = [g.text for g in vae.sample(n, DecodingOptions(strategy), seed=seed)]
+    texts = prior_sample_texts(vae, n, seed, strategy=strategy) if texts is None else texts
     return {"prior_samples": n, "prior_strategy": strategy,
             "distinct_1": distinct_n(texts, 1), "distinct_2": distinct_n(texts, 2),
             "self_bleu": self_bleu(texts, max_sentences=self_bleu_sentences),
@@ -122,16 +128,17 @@ def interpolation_quality(vae: VAEPipeline, sentences: list[str], pairs: int = 1
 
 def generation_quality(vae: VAEPipeline, sentences: list[str], n: int = 1000, seed: int = 0,
                        lm: VAEPipeline | None = None, grammar: bool = False, pairs: int = 100,
-                       steps: int = 8) -> dict:
+                       steps: int = 8, samples: dict[str, list[str]] | None = None) -> dict:
     """Both sides of the rate trade-off for each prior the model has (see the module docstring).
 
     `sentences` are real test sentences (interpolation ends; with `lm`, its perplexity on them is
-    the reference the samples' forward perplexity is compared with).
+    the reference the samples' forward perplexity is compared with). `samples` maps a prior to
+    its `prior_sample_texts(vae, n, seed, prior)` when the caller has already decoded them.
     """
     results: dict = {"priors": {}}
     priors = ["standard"] + (["fitted"] if vae.prior is not None else [])
     for prior in priors:
-        texts = [g.text for g in vae.sample(n, seed=seed, prior=prior)]
+        texts = (samples or {}).get(prior) or prior_sample_texts(vae, n, seed, prior)
         entry = {"samples": n, "distinct_1": distinct_n(texts, 1), "distinct_2": distinct_n(texts, 2),
                  "unique_samples": len(set(texts)) / n, "examples": texts[:5]}
         if lm is not None:
