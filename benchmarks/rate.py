@@ -30,6 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import RESULTS, echo, fail, hardware, read_run_summary, relative, write_results  # noqa: E402
 
+CAPACITY = ["model.latent_dim=64", "model.encoder_hidden_dim=256", "train.lr=0.006",
+            "train.builtin_train_size=160000", "train.max_epochs=2"]
 POINTS = {  # name -> (title, config overrides)
     "beta1": ("beta = 1 (KL-regularised)", []),
     "target5": ("target rate 5 nats", ["train.kl_target=5"]),
@@ -38,6 +40,12 @@ POINTS = {  # name -> (title, config overrides)
     "target40": ("target rate 40 nats", ["train.kl_target=40"]),
     "autoencoder": ("autoencoder (beta = 0)", ["train.kl_schedule=constant", "train.beta=0",
                                               "train.free_bits=0"]),
+    # More capacity and data for a code that carries the sentence: z 64, encoder 256, lr 0.006,
+    # 160k fresh sentences for 2 epochs (5,000 steps) instead of 20k for 8, target 40 nats.
+    "capacity40": ("target 40, z 64, 5k steps", CAPACITY + ["train.kl_target=40"]),
+    "capacity40_ae_denoise": ("+ autoencoder pretraining, encoder word drop 0.1",
+                              CAPACITY + ["train.kl_target=40", "train.autoencoder_steps=1000",
+                                          "model.encoder_word_drop=0.1"]),
 }
 QUICK = ["train.builtin_train_size=600", "train.builtin_valid_size=100", "train.builtin_test_size=100",
          "train.max_steps=30", "train.eval_every=15", "train.warmup_steps=5", "train.kl_warmup_steps=10"]

@@ -58,6 +58,11 @@ class ModelConfig:
     adaptive_softmax_cutoffs: list[int] = field(default_factory=list)
     adaptive_softmax_div: float = 4.0
     word_dropout: float = 0.3  # Bowman et al. 2016: decoder inputs replaced by <unk> in training
+    # Encoder-input denoising (Shen et al. 2020; noise.py), in training only: the encoder reads a
+    # perturbed sentence, the decoder still predicts the clean one, so near sentences get near codes.
+    encoder_word_drop: float = 0.0  # delete each input word with this probability
+    encoder_word_mask: float = 0.0  # replace each input word by <unk> with this probability
+    encoder_shuffle: int = 0  # move each input word by at most this many places (0: off)
     embed_dropout: float = 0.0  # dropout on embeddings (encoder and decoder)
     output_dropout: float = 0.3  # dropout on decoder GRU outputs before the vocabulary projection
     max_length: int = 60  # longest sentence (in tokens, without <bos>/<eos>) the model is trained on
@@ -66,6 +71,12 @@ class ModelConfig:
     def has_latent(self) -> bool:
         return self.use_latent and self.latent_dim > 0
 
+    @property
+    def encoder_noise(self) -> bool:
+        """Whether training perturbs the encoder's input (noise.corrupt_encoder_input)."""
+        return self.has_latent and (self.encoder_word_drop > 0 or self.encoder_word_mask > 0
+                                    or self.encoder_shuffle > 0)
+
     def validate(self) -> None:
         for name in ("embed_dim", "encoder_hidden_dim", "encoder_layers", "decoder_hidden_dim",
                      "decoder_layers", "max_length"):
@@ -73,7 +84,10 @@ class ModelConfig:
                 raise ConfigError(f"model.{name} must be >= 1, got {getattr(self, name)}")
         if self.latent_dim < 0:
             raise ConfigError(f"model.latent_dim must be >= 0, got {self.latent_dim}")
-        for name in ("word_dropout", "embed_dropout", "output_dropout"):
+        if self.encoder_shuffle < 0:
+            raise ConfigError(f"model.encoder_shuffle must be >= 0, got {self.encoder_shuffle}")
+        for name in ("word_dropout", "embed_dropout", "output_dropout", "encoder_word_drop",
+                     "encoder_word_mask"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"model.{name} must be in [0, 1], got {getattr(self, name)}")
         if self.tie_embeddings and self.embed_dim != self.decoder_hidden_dim:
@@ -149,6 +163,13 @@ class TrainConfig:
     # pull towards the prior. Use it when reconstructions matter (interpolating between given
     # sentences, summaries); keep it 0 for the best NLL.
     kl_target: float = 0.0
+    # Autoencoder pretraining (Li et al. 2019): the first `autoencoder_steps` steps train the model
+    # with no KL term (beta = 0), then the decoder is re-initialised (`reset_decoder`) and the VAE
+    # trains from the pretrained encoder, with its own learning-rate warm-up and KL schedule over
+    # the remaining steps. The encoder starts from codes that tell sentences apart, which keeps a
+    # target rate (kl_target) from being met by uninformative codes.
+    autoencoder_steps: int = 0
+    reset_decoder: bool = True
     # --- evaluation and checkpoints ---------------------------------------------------------
     eval_every: int = 500  # steps between validation runs (and checkpoints); 0: once per epoch
     log_every: int = 50
@@ -179,7 +200,8 @@ class TrainConfig:
             if getattr(self, name) < 1:
                 raise ConfigError(f"train.{name} must be >= 1, got {getattr(self, name)}")
         for name in ("max_epochs", "max_steps", "warmup_steps", "kl_warmup_steps", "eval_every",
-                     "patience", "threads", "builtin_valid_size", "builtin_test_size"):
+                     "patience", "threads", "builtin_valid_size", "builtin_test_size",
+                     "autoencoder_steps"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"train.{name} must be >= 0, got {getattr(self, name)}")
         if self.max_epochs == 0 and self.max_steps == 0:

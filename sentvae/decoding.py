@@ -183,27 +183,35 @@ def _words(row: list[int]) -> list[int]:
 @torch.no_grad()
 def _decode_stepwise(model, z: torch.Tensor | None, batch: int, opts: DecodingOptions,
                      generator: torch.Generator | None) -> tuple[list[list[int]], list[float]]:
-    """Greedy decoding or sampling of `batch` rows -> word ids per row, log-probability per row."""
+    """Greedy decoding or sampling of `batch` rows -> word ids per row, log-probability per row.
+
+    A row that has produced <eos> leaves the batch: every step runs the decoder (and the
+    vocabulary projection, its largest cost) only for the A rows still decoding, so a batch costs
+    the sum of its sentences' lengths rather than batch x the longest one.
+    """
     decoder, device = model.decoder, model.device
-    hidden = decoder.initial_hidden(z, batch)  # (layers, B, H)
-    tokens = torch.full((batch,), BOS_ID, dtype=torch.long, device=device)
-    prefix = torch.empty(batch, 0, dtype=torch.long, device=device)  # (B, t) generated so far
-    finished = torch.zeros(batch, dtype=torch.bool, device=device)
+    hidden = decoder.initial_hidden(z, batch)  # (layers, A, H), A = rows still decoding
+    live = torch.arange(batch, device=device)  # (A,) their row numbers
+    codes = z  # (A, Z) their codes
+    tokens = torch.full((batch,), BOS_ID, dtype=torch.long, device=device)  # (A,)
+    generated = torch.full((batch, opts.max_length + 1), PAD_ID, dtype=torch.long, device=device)
     logprob = torch.zeros(batch, device=device)
-    for _ in range(opts.max_length + 1):
-        scores, hidden = decoder.step(tokens, hidden, z)  # logits, or log-probs (adaptive softmax)
-        log_probs = F.log_softmax(scores.float(), dim=-1)  # (B, V)
-        allowed = _allowed(log_probs, prefix, opts)
+    for t in range(opts.max_length + 1):
+        scores, hidden = decoder.step(tokens, hidden, codes)  # logits, or log-probs (adaptive softmax)
+        log_probs = F.log_softmax(scores.float(), dim=-1)  # (A, V)
+        allowed = _allowed(log_probs, generated[live, :t], opts)
         next_tokens = allowed.argmax(-1) if opts.strategy == "greedy" else _draw(allowed, opts, generator)
-        step_logprob = log_probs.gather(1, next_tokens.unsqueeze(1))[:, 0]  # (B,)
-        logprob += step_logprob.masked_fill(finished, 0.0)
-        next_tokens = next_tokens.masked_fill(finished, PAD_ID)
-        prefix = torch.cat([prefix, next_tokens.unsqueeze(1)], dim=1)
-        finished |= next_tokens == EOS_ID
-        if bool(finished.all()):
-            break
-        tokens = next_tokens
-    return [_words(row) for row in prefix.tolist()], logprob.tolist()
+        logprob[live] += log_probs.gather(1, next_tokens.unsqueeze(1))[:, 0]
+        generated[live, t] = next_tokens
+        going = next_tokens != EOS_ID  # (A,)
+        if not bool(going.all()):
+            if not bool(going.any()):
+                break
+            live, tokens, hidden = live[going], next_tokens[going], hidden[:, going]
+            codes = None if codes is None else codes[going]
+        else:
+            tokens = next_tokens
+    return [_words(row) for row in generated.tolist()], logprob.tolist()
 
 
 # --- beam search --------------------------------------------------------------------------------

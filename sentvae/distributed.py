@@ -57,6 +57,13 @@ class World:
         dist.broadcast(tensor, src=src)
         return float(tensor.item())
 
+    def broadcast_parameters(self, module: torch.nn.Module, src: int = 0) -> None:
+        """Give every rank rank `src`'s values of `module`'s parameters (after an in-place change
+        that used each rank's own random numbers)."""
+        if self.distributed:
+            for parameter in module.parameters():
+                dist.broadcast(parameter.data, src=src)
+
     def any(self, *flags: bool) -> tuple[bool, ...]:
         """Each flag OR-ed over all ranks (a stop asked for anywhere stops everyone)."""
         if not self.distributed:

@@ -24,7 +24,8 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
 
 from .config import ModelConfig
 from .errors import ArgumentError
-from .tokenizer import BOS_ID, PAD_ID, UNK_ID
+from .noise import corrupt_encoder_input, word_dropout
+from .tokenizer import PAD_ID
 
 
 @dataclass
@@ -150,20 +151,6 @@ class Decoder(nn.Module):
         return self.scores(self.output_dropout(outputs[:, 0])), hidden
 
 
-def word_dropout(inputs: torch.Tensor, rate: float, uniform: torch.Tensor | None = None) -> torch.Tensor:
-    """Replace each decoder input other than <bos> and padding by <unk> with probability `rate`.
-
-    inputs (B, T); `uniform` (B, T) are the U(0, 1) draws to use (drawn here when None).
-    """
-    if rate <= 0:
-        return inputs
-    if uniform is None:
-        uniform = torch.rand(inputs.shape, device=inputs.device)
-    droppable = (inputs != PAD_ID) & (inputs != BOS_ID)
-    drop = (uniform < rate) & droppable
-    return inputs.masked_fill(drop, UNK_ID)
-
-
 class SentenceVAE(nn.Module):
     """Encoder + decoder, tensors in and tensors out. Without a latent (`latent_dim: 0` or
     `use_latent: false`) it is a GRU language model with exactly the same decoder: the baseline
@@ -182,6 +169,14 @@ class SentenceVAE(nn.Module):
     def device(self) -> torch.device:
         return self.decoder.embedding.weight.device
 
+    def reset_decoder(self) -> None:
+        """Re-initialise the decoder's weights in place, as a newly built model has them (the
+        parameters stay the same objects, so an optimizer and a DDP wrapper keep working)."""
+        fresh = Decoder(self.cfg).to(self.device)
+        with torch.no_grad():
+            for mine, new in zip(self.decoder.parameters(), fresh.parameters()):
+                mine.copy_(new)
+
     def posterior(self, tokens: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """tokens (B, T+2), lengths (B,) -> mu, logvar (B, Z) of q(z | x)."""
         if self.encoder is None:
@@ -191,19 +186,27 @@ class SentenceVAE(nn.Module):
 
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor,
                 sample_z: bool | None = None, z: torch.Tensor | None = None,
-                eps: torch.Tensor | None = None, drop_uniform: torch.Tensor | None = None) -> VAEOutput:
+                eps: torch.Tensor | None = None, drop_uniform: torch.Tensor | None = None,
+                encoder_uniform: torch.Tensor | None = None) -> VAEOutput:
         """Reconstruction NLL -log p(x | z) of a batch (see the module docstring for the layout).
 
         z is drawn with the reparameterisation trick when `sample_z` (default: in training) and is
         the posterior mean otherwise; pass `z` to score the batch under given codes instead.
         The noise can be given: `eps` (B, Z) standard normal for z, `drop_uniform` (B, >= T+1)
-        uniform for word dropout (training draws them per global batch, so that how a batch is
-        split across processes does not change the result).
+        uniform for word dropout, `encoder_uniform` (B, >= T+1, 3) uniform for the encoder-input
+        noise (noise.py; training draws them per global batch, so that how a batch is split across
+        processes does not change the result).
         """
         sample_z = self.training if sample_z is None else sample_z
         mu = logvar = None
         if self.encoder is not None and z is None:
-            mu, logvar = self.posterior(tokens, lengths)
+            if self.training and self.cfg.encoder_noise:
+                words, word_lengths = corrupt_encoder_input(
+                    tokens[:, 1:], lengths, encoder_uniform, drop=self.cfg.encoder_word_drop,
+                    mask=self.cfg.encoder_word_mask, shuffle=self.cfg.encoder_shuffle)
+                mu, logvar = self.encoder(words, word_lengths)  # the decoder still gets the clean sentence
+            else:
+                mu, logvar = self.posterior(tokens, lengths)
             if sample_z:
                 eps = torch.randn_like(mu) if eps is None else eps.to(mu)
                 z = mu + eps * torch.exp(0.5 * logvar)

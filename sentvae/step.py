@@ -1,7 +1,7 @@
 """One optimisation step, as a function: what `train()`, the throughput benchmark and the tests run.
 
     noise = step_noise(seed, step, batch_rows, latent_dim, longest + 1)
-    result = train_step(model, optimizer, tokens, lengths, noise, beta=..., lr=...)
+    result = train_step(model, optimizer, tokens, lengths, noise.rows(mine), beta=..., lr=...)
 
 `train_step` sets the learning rate, runs the forward pass (under bf16 autocast when asked),
 computes the loss (objective.vae_loss), backpropagates, clips the gradient norm and steps the
@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 
+from .noise import ENCODER_NOISE_CHANNELS
 from .objective import gaussian_kl, vae_loss
 
 
@@ -34,14 +36,30 @@ class StepResult:
     tokens: int  # decoder targets in the batch (words + <eos>)
 
 
-def step_noise(seed: int, step: int, batch: int, latent_dim: int, length: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The random draws of one training step for the *global* batch: eps (G, Z) ~ N(0, 1) for the
-    reparameterisation and uniforms (G, length) for word dropout. A pure function of (seed, step),
-    identical on every rank, so that resumption and any number of processes see the same noise."""
+class StepNoise(NamedTuple):
+    """The random draws of one training step (rows = sentences of the batch)."""
+
+    eps: torch.Tensor  # (G, Z) N(0, 1) for the reparameterisation
+    word_uniform: torch.Tensor  # (G, length) U(0, 1) for the decoder's word dropout
+    encoder_uniform: torch.Tensor | None = None  # (G, length, 3) U(0, 1) for the encoder-input noise
+
+    def rows(self, rows: slice) -> "StepNoise":
+        """This process's rows of the global batch's draws."""
+        return StepNoise(*(None if draws is None else draws[rows] for draws in self))
+
+
+def step_noise(seed: int, step: int, batch: int, latent_dim: int, length: int,
+               encoder_noise: bool = False) -> StepNoise:
+    """The random draws of one training step for the *global* batch (see `StepNoise`); the
+    encoder-input draws only when `encoder_noise` (they come after the others, so turning it on
+    does not change the other draws). A pure function of (seed, step), identical on every rank,
+    so that resumption and any number of processes see the same noise."""
     generator = torch.Generator().manual_seed(seed * 1_000_003 + step)
     eps = torch.randn(batch, max(latent_dim, 1), generator=generator)[:, :latent_dim]
     uniform = torch.rand(batch, length, generator=generator)
-    return eps, uniform
+    encoder = (torch.rand(batch, length, ENCODER_NOISE_CHANNELS, generator=generator)
+               if encoder_noise else None)
+    return StepNoise(eps, uniform, encoder)
 
 
 def build_optimizer(model: torch.nn.Module, lr: float = 1e-3, weight_decay: float = 0.0) -> torch.optim.AdamW:
@@ -71,7 +89,7 @@ def native_bf16(device: torch.device) -> bool:
 
 
 def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, tokens: torch.Tensor,
-               lengths: torch.Tensor, noise: tuple[torch.Tensor, torch.Tensor], *, beta: float,
+               lengths: torch.Tensor, noise: StepNoise, *, beta: float,
                lr: float, free_bits: float = 0.0, kl_target: float = 0.0, grad_clip: float = 0.0,
                bf16: bool = False,
                loss_scale: float = 1.0, check_loss: bool = True) -> StepResult:
@@ -79,7 +97,7 @@ def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, tokens:
 
     model      a `SentenceVAE`, or the `DistributedDataParallel` wrapper around one
     tokens     (B, T+2) and lengths (B,), on the model's device (layout: model.py)
-    noise      (eps (B, Z), uniform (B, >= T+1)): this batch's rows of `step_noise`
+    noise      this batch's rows of `step_noise` (`StepNoise.rows`)
     beta, lr   the KL weight and learning rate of this step (objective.kl_weight / learning_rate)
     free_bits, kl_target   the KL floor per dimension and the target rate (objective.vae_loss)
     grad_clip  clip the gradient norm to this (0: measure it only)
@@ -90,10 +108,10 @@ def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, tokens:
     """
     for group in optimizer.param_groups:
         group["lr"] = lr
-    eps, uniform = noise
     device_type = tokens.device.type
     with torch.autocast(device_type, dtype=torch.bfloat16, enabled=bf16):
-        out = model(tokens, lengths, eps=eps, drop_uniform=uniform)
+        out = model(tokens, lengths, eps=noise.eps, drop_uniform=noise.word_uniform,
+                    encoder_uniform=noise.encoder_uniform)
     kl = gaussian_kl(out.mu.float(), out.logvar.float()) if out.mu is not None else None
     loss = vae_loss(out.rec, kl, beta, free_bits, kl_target)
     if check_loss and not torch.isfinite(loss):

@@ -161,7 +161,7 @@ class TrainingLoop:
         self.run_started = time.perf_counter() - state.elapsed_seconds
         self.last_saved_step = state.step if resumed else -1
         self.stop_reason = "finished"
-        self.beta = kl_weight(max(state.step - 1, 0), train_cfg, self.total_steps)  # of the last step
+        self.beta = self._schedule(max(state.step - 1, 0))["beta"]  # of the last step
         self.stop = StopSignals()
         self.window_tokens, self.window_start = 0, time.perf_counter()
         self.session_tokens, self.train_seconds = 0, 0.0  # over optimisation steps only
@@ -171,6 +171,32 @@ class TrainingLoop:
              f"{sum(p.numel() for p in model.parameters()):,} parameters")
         if world.distributed:
             echo(f"distributed: {world.size} processes, global batch {train_cfg.batch_size}")
+
+    def _schedule(self, step: int) -> dict:
+        """Learning rate and KL term of `step`. With `autoencoder_steps` A, steps before A train an
+        autoencoder (no KL term) on their own warm-up and decay; from A on, the VAE's schedules
+        start again at zero and span the remaining steps."""
+        cfg, pretrain = self.cfg, self.cfg.autoencoder_steps if self.model_cfg.has_latent else 0
+        if step < pretrain:
+            return {"lr": learning_rate(step, cfg, min(pretrain, self.schedule_steps)), "beta": 0.0,
+                    "free_bits": 0.0, "kl_target": 0.0}
+        step, total = step - pretrain, self.total_steps - pretrain
+        horizon = max(self.schedule_steps - pretrain, 1)
+        return {"lr": learning_rate(step, cfg, horizon), "free_bits": cfg.free_bits,
+                "beta": kl_weight(step, cfg, total, horizon=horizon), "kl_target": cfg.kl_target}
+
+    def _start_vae_phase(self) -> None:
+        """The end of autoencoder pretraining: re-initialise the decoder (and forget its optimizer
+        state); the best validation bound so far belonged to the autoencoder, so it is forgotten."""
+        if self.cfg.reset_decoder:
+            self.model.reset_decoder()
+            self.world.broadcast_parameters(self.model.decoder)
+            for parameter in self.model.decoder.parameters():
+                self.optimizer.state.pop(parameter, None)
+        self.state.best_neg_elbo, self.state.evals_without_improvement = math.inf, 0
+        (self.bar.write if self.progress else self.echo)(
+            f"step {self.state.step}: autoencoder pretraining done"
+            f"{'; decoder re-initialised' if self.cfg.reset_decoder else ''}; training the VAE")
 
     def _batches(self, epoch: int) -> list:
         return bucketed_batches(self.train_split.lengths, self.cfg.batch_size, self.cfg.seed, epoch,
@@ -239,15 +265,18 @@ class TrainingLoop:
         # so resumption and any number of processes see the same draws.
         longest = int(self.train_split.lengths[global_batch].max()) + 1
         latent_dim = self.model_cfg.latent_dim if self.model_cfg.has_latent else 0
-        eps, uniform = step_noise(cfg.seed, state.step, len(global_batch), latent_dim, longest)
+        noise = step_noise(cfg.seed, state.step, len(global_batch), latent_dim, longest,
+                           encoder_noise=self.model_cfg.encoder_noise)
         rows = slice(first_row, first_row + len(indices))
-        lr = learning_rate(state.step, cfg, self.schedule_steps)
-        beta = kl_weight(state.step, cfg, self.total_steps, horizon=self.schedule_steps)
+        if self.model_cfg.has_latent and cfg.autoencoder_steps and state.step == cfg.autoencoder_steps:
+            self._start_vae_phase()
+        schedule = self._schedule(state.step)
+        lr, beta = schedule["lr"], schedule["beta"]
         self.beta = beta
         try:
             result = train_step(self.trainable, self.optimizer, tokens.to(self.device),
-                                lengths.to(self.device), (eps[rows], uniform[rows]), beta=beta,
-                                lr=lr, free_bits=cfg.free_bits, kl_target=cfg.kl_target,
+                                lengths.to(self.device), noise.rows(rows), beta=beta, lr=lr,
+                                free_bits=schedule["free_bits"], kl_target=schedule["kl_target"],
                                 grad_clip=cfg.grad_clip,
                                 bf16=self.bf16, check_loss=not world.distributed,
                                 loss_scale=len(indices) * world.size / len(global_batch))

@@ -6,7 +6,7 @@ import torch
 from sentvae.config import ModelConfig
 from sentvae.data import collate
 from sentvae.errors import ArgumentError
-from sentvae.model import SentenceVAE, word_dropout
+from sentvae.model import SentenceVAE
 from sentvae.tokenizer import BOS_ID, PAD_ID, UNK_ID
 
 V = 40
@@ -100,16 +100,6 @@ def test_encoder_and_decoder_layers(layers, bidirectional):
         assert torch.allclose(scores, packed)
 
 
-def test_word_dropout_at_one_replaces_everything_but_bos_and_padding():
-    tokens, _ = collate(BATCH)
-    inputs = tokens[:, :-1]
-    dropped = word_dropout(inputs, 1.0)
-    keep = (inputs == BOS_ID) | (inputs == PAD_ID)
-    assert torch.equal(dropped[keep], inputs[keep])
-    assert (dropped[~keep] == UNK_ID).all()
-    assert torch.equal(word_dropout(inputs, 0.0), inputs)
-
-
 def test_word_dropout_only_in_training(monkeypatch):
     model = tiny(word_dropout=1.0)
     seen = []
@@ -134,6 +124,41 @@ def test_padding_never_changes_the_loss():
     assert torch.allclose(a.rec, b.rec) and torch.allclose(a.rec, c.rec)
     alone = torch.cat([model(*collate([ids])).rec for ids in BATCH])
     assert torch.allclose(a.rec, alone, atol=1e-5), "a sentence's loss must not depend on its batch"
+
+
+def test_encoder_noise_only_in_training_and_the_decoder_keeps_the_clean_sentence(monkeypatch):
+    model = tiny(encoder_word_drop=1.0)
+    tokens, lengths = collate(BATCH)
+    seen = []
+    original = model.decoder.target_nll
+    monkeypatch.setattr(model.decoder, "target_nll",
+                        lambda inputs, lengths, z, targets: seen.append(targets) or original(inputs, lengths, z, targets))
+    clean = model.eval()(tokens, lengths)
+    noisy = model.train()(tokens, lengths, eps=torch.zeros(4, 6))
+    eos_only, eos_lengths = collate([[] for _ in BATCH])
+    expected_mu, _ = model.posterior(eos_only, eos_lengths)  # every word dropped: <eos> alone
+    assert torch.allclose(noisy.mu, expected_mu, atol=1e-6)
+    assert torch.allclose(clean.mu, model.posterior(tokens, lengths)[0])
+    assert not torch.allclose(clean.mu, noisy.mu)
+    assert torch.equal(seen[0], seen[1]), "the decoder's targets are the clean sentence"
+
+
+def test_reset_decoder_gives_fresh_weights_and_keeps_the_encoder():
+    model = tiny()
+    encoder_before = {k: v.clone() for k, v in model.encoder.state_dict().items()}
+    with torch.no_grad():
+        for p in model.decoder.parameters():
+            p.add_(1.0)
+    parameters = list(model.decoder.parameters())
+    torch.manual_seed(5)
+    model.reset_decoder()
+    torch.manual_seed(5)
+    fresh = type(model.decoder)(model.cfg)
+    assert all(a is b for a, b in zip(parameters, model.decoder.parameters())), "same objects"
+    for (name, mine), theirs in zip(model.decoder.named_parameters(), fresh.parameters()):
+        assert torch.equal(mine, theirs), name
+    for name, value in model.encoder.state_dict().items():
+        assert torch.equal(value, encoder_before[name]), name
 
 
 def test_mean_at_evaluation_and_sample_in_training():

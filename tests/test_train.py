@@ -184,3 +184,45 @@ def test_a_run_that_ends_before_beta_reaches_its_target_says_so(tmp_path):
                                         "train.kl_warmup_steps=10", "train.fit_prior=false")
     summary = train(model_cfg, train_cfg, progress=False, echo=lambda *a, **k: None)
     assert summary["final_beta"] == 1.0 and "warning" not in summary
+
+
+def test_autoencoder_pretraining_then_a_fresh_decoder_and_exact_resume_across_the_switch(tmp_path, monkeypatch):
+    """20 steps with beta = 0, the decoder re-initialised once at step 20, the VAE's learning-rate
+    warm-up and KL schedule starting again there; an interrupted run resumes to the same weights."""
+    steps = ["train.max_steps=40", "train.eval_every=20", "train.log_every=5",
+             "train.autoencoder_steps=20", "train.builtin_train_size=600", "train.fit_prior=false",
+             "model.encoder_word_drop=0.1", "model.encoder_shuffle=2"]
+    resets = []
+    original_reset = train_module.SentenceVAE.reset_decoder
+    monkeypatch.setattr(train_module.SentenceVAE, "reset_decoder",
+                        lambda self: resets.append(self) or original_reset(self))
+    lines = []
+    model_cfg, train_cfg = tiny_configs(tmp_path / "straight", *steps)
+    train(model_cfg, train_cfg, progress=False, echo=lines.append)
+    assert len(resets) == 1
+    assert any(line.startswith("step 20: autoencoder pretraining done; decoder re-initialised")
+               for line in lines)
+    records = [json.loads(l) for l in (tmp_path / "straight" / "metrics.jsonl").read_text().splitlines()]
+    train_lines = {r["step"]: r for r in records if r["split"] == "train"}
+    assert all(train_lines[s]["beta"] == 0.0 for s in (5, 10, 15, 20))
+    assert train_lines[25]["lr"] == pytest.approx(train_cfg.lr * 5 / train_cfg.warmup_steps)  # warm-up again
+    assert 0 < train_lines[40]["beta"] < 1  # the KL warm-up (200 steps) started at step 20
+    assert (tmp_path / "straight" / "best").resolve().name == "step-0000040", "the autoencoder is not 'best'"
+
+    model_cfg, train_cfg = tiny_configs(tmp_path / "resumed", *steps)
+    original_lr = train_module.learning_rate
+    calls = {"n": 0}
+
+    def interrupt_once(step, *args, **kwargs):
+        if step == 15 and calls["n"] == 0:
+            calls["n"] += 1
+            raise KeyboardInterrupt
+        return original_lr(step, *args, **kwargs)
+
+    monkeypatch.setattr(train_module, "learning_rate", interrupt_once)
+    assert train(model_cfg, train_cfg, **QUIET)["steps"] == 15
+    model_cfg, train_cfg = tiny_configs(tmp_path / "resumed", *steps)
+    train(model_cfg, train_cfg, resume=True, **QUIET)
+    straight, resumed = _weights(tmp_path / "straight"), _weights(tmp_path / "resumed")
+    for name in straight:
+        assert torch.equal(straight[name], resumed[name]), name
