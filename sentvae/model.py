@@ -18,11 +18,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
 
 from .config import ModelConfig
+from .cross_entropy import cross_entropy
 from .errors import ArgumentError
 from .noise import corrupt_encoder_input, word_dropout
 from .tokenizer import PAD_ID
@@ -42,6 +42,9 @@ class VAEOutput:
 def _pack(x: torch.Tensor, lengths: torch.Tensor) -> PackedSequence:
     """Pack a batch-first tensor; the same `lengths` always give the same element order."""
     return pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+
+
+SCORE_ROWS = 2048  # positions scored at a time without gradients: (2048, V) float32 logits
 
 
 class Encoder(nn.Module):
@@ -136,12 +139,18 @@ class Decoder(nn.Module):
         """-log p(target) of every real position: targets (N,) in packed order -> (N,) float32.
 
         The adaptive softmax scores only the head and the clusters the targets fall in, never the
-        whole vocabulary: that is where its speed comes from.
+        whole vocabulary: that is where its speed comes from. The full softmax's cross-entropy
+        holds one (N, V) tensor in training (cross_entropy.py). Without gradients (evaluation) the
+        full softmax is scored `SCORE_ROWS` positions at a time, so evaluating a large batch on a
+        large vocabulary never holds its (N, V) logits at once.
         """
         outputs = self._outputs(inputs, lengths, z)  # (N, H)
         if self.adaptive:
             return -self.output(outputs, targets).output.float()
-        return F.cross_entropy(self.output(outputs).float(), targets, reduction="none")
+        if torch.is_grad_enabled() or outputs.size(0) <= SCORE_ROWS:
+            return cross_entropy(self.output(outputs).float(), targets)
+        return torch.cat([cross_entropy(self.output(rows).float(), wanted)
+                          for rows, wanted in zip(outputs.split(SCORE_ROWS), targets.split(SCORE_ROWS))])
 
     def step(self, tokens: torch.Tensor, hidden: torch.Tensor,
              z: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:

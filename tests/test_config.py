@@ -45,6 +45,10 @@ def test_int_is_accepted_for_float():
     ("model.bidirectional=3", "model.bidirectional"),
     ("model.latent_dim=-1", "model.latent_dim"),
     ("train.kl_schedule=sigmoid", "train.kl_schedule"),
+    ("model.encoder_shuffle=-1", "model.encoder_shuffle"),
+    ("model.encoder_word_drop=1.5", "model.encoder_word_drop"),
+    ("model.encoder_word_mask=-0.1", "model.encoder_word_mask"),
+    ("train.autoencoder_steps=-5", "train.autoencoder_steps"),
 ])
 def test_bad_override_names_the_key(override, named):
     with pytest.raises(ConfigError, match=named.replace(".", r"\.")):

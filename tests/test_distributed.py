@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 import torch
 from safetensors.torch import load_file
 
@@ -18,20 +19,27 @@ SETTINGS = TINY_MODEL + TINY_TRAIN + ["train.bf16=false", "model.output_dropout=
                                       "train.builtin_train_size=400", "train.batch_size=16"]
 
 
-def _train(out, nproc: int):
+# The encoder-input noise is drawn per global batch too, and the decoder re-initialised at the end
+# of autoencoder pretraining is broadcast from rank 0.
+DENOISING = ["model.encoder_word_drop=0.2", "model.encoder_word_mask=0.1", "model.encoder_shuffle=2",
+             "train.autoencoder_steps=6"]
+
+
+def _train(out, nproc: int, extra: list[str] = ()):
     env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"}
     env.pop("WORLD_SIZE", None)
     command = [sys.executable, "-m", "sentvae", "train", "--out", str(out), "--quiet", "--nproc", str(nproc)]
-    for item in SETTINGS:
+    for item in [*SETTINGS, *extra]:
         command += ["--set", item]
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     return result
 
 
-def test_two_processes_match_one_process(tmp_path):
-    single = _train(tmp_path / "one", 1)
-    double = _train(tmp_path / "two", 2)
+@pytest.mark.parametrize("extra", [[], DENOISING], ids=["plain", "denoising-autoencoder-pretraining"])
+def test_two_processes_match_one_process(tmp_path, extra):
+    single = _train(tmp_path / "one", 1, extra)
+    double = _train(tmp_path / "two", 2, extra)
     assert "distributed: 2 processes" in double.stdout
     assert "distributed" not in single.stdout
     a = load_file(str(tmp_path / "one" / "last" / "model.safetensors"))

@@ -1,0 +1,59 @@
+"""The in-place cross-entropy: F.cross_entropy's values and gradients, one (N, V) tensor held."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from sentvae import cross_entropy as module
+from sentvae.cross_entropy import cross_entropy
+
+
+@pytest.mark.parametrize("rows", [1, 7, 2500])  # 2,500 rows: three chunks of the log-normaliser
+def test_values_and_gradients_equal_torch_cross_entropy(rows):
+    torch.manual_seed(rows)
+    hidden, vocab = 16, 50
+    weight = torch.randn(vocab, hidden, dtype=torch.float64, requires_grad=True)
+    inputs = torch.randn(rows, hidden, dtype=torch.float64, requires_grad=True)
+    targets = torch.randint(vocab, (rows,))
+    upstream = torch.randn(rows, dtype=torch.float64)  # any incoming gradient, not only a mean's
+
+    ours = cross_entropy(inputs @ weight.T * 3, targets)
+    (ours * upstream).sum().backward()
+    ours_grads = inputs.grad.clone(), weight.grad.clone()
+    inputs.grad = weight.grad = None
+    theirs = F.cross_entropy(inputs @ weight.T * 3, targets, reduction="none")
+    (theirs * upstream).sum().backward()
+    assert torch.allclose(ours, theirs, atol=1e-12)
+    assert torch.allclose(ours_grads[0], inputs.grad, atol=1e-10)
+    assert torch.allclose(ours_grads[1], weight.grad, atol=1e-10)
+
+
+def test_a_second_backward_pass_is_refused_rather_than_wrong():
+    logits = torch.randn(5, 7, dtype=torch.float64, requires_grad=True)
+    nll = cross_entropy(logits * 1.0, torch.tensor([0, 6, 3, 3, 1])).sum()
+    nll.backward(retain_graph=True)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        nll.backward()
+
+
+def test_no_gradient_path_is_the_same_and_keeps_the_logits(monkeypatch):
+    monkeypatch.setattr(module, "CHUNK_ROWS", 3)
+    torch.manual_seed(1)
+    logits = torch.randn(10, 9) * 5
+    targets = torch.randint(9, (10,))
+    kept = logits.clone()
+    with torch.no_grad():
+        ours = cross_entropy(logits, targets)
+    assert torch.allclose(ours, F.cross_entropy(kept, targets, reduction="none"), atol=1e-6)
+    assert torch.equal(logits, kept)
+    assert torch.allclose(cross_entropy(logits, targets), ours)  # no requires_grad: no graph either
+
+
+def test_extreme_logits_stay_finite():
+    logits = torch.tensor([[1e4, -1e4, 0.0], [-1e4, -1e4, 1e4]], requires_grad=True)
+    targets = torch.tensor([1, 2])
+    nll = cross_entropy(logits * 1.0, targets)
+    nll.sum().backward()
+    assert torch.isfinite(nll).all() and torch.isfinite(logits.grad).all()
+    nll = nll.detach()
+    assert float(nll[0]) == pytest.approx(2e4) and float(nll[1]) == pytest.approx(0.0)
