@@ -46,6 +46,10 @@ POINTS = {  # name -> (title, config overrides)
     "capacity40_ae_denoise": ("+ autoencoder pretraining, encoder word drop 0.1",
                               CAPACITY + ["train.kl_target=40", "train.autoencoder_steps=1000",
                                           "model.encoder_word_drop=0.1"]),
+    # A higher target rate: enough nats for the whole sentence (the corpus's sentences carry about
+    # 33 nats under the model), with z 64 and z 128.
+    "capacity80": ("target 80, z 64, 5k steps", CAPACITY + ["train.kl_target=80"]),
+    "capacity80_z128": ("target 80, z 128, 5k steps", CAPACITY + ["train.kl_target=80", "model.latent_dim=128"]),
 }
 QUICK = ["train.builtin_train_size=600", "train.builtin_valid_size=100", "train.builtin_test_size=100",
          "train.max_steps=30", "train.eval_every=15", "train.warmup_steps=5", "train.kl_warmup_steps=10"]

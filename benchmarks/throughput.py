@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sentvae.config import ModelConfig, TrainConfig
+from sentvae.config import ModelConfig, TrainConfig, default_adaptive_cutoffs
 from sentvae.data import bucketed_batches, collate
 from sentvae.decoding import DecodingOptions
 from sentvae.model import SentenceVAE
@@ -66,8 +66,9 @@ EXACT_KEYS = ("sentvae_packed", "sentvae_packed_bucketed", FUSED_KEY)  # same co
 
 
 def adaptive_cutoffs(vocab: int) -> list[int]:
-    """The adaptive-softmax lever's clusters: ids < 2,000 in the head, 2,000-6,000, then the rest."""
-    return [c for c in (2000, 6000) if c < vocab] or [max(1, vocab // 4)]
+    """The adaptive-softmax lever's clusters, those `model.output_layer: adaptive` (or "auto" on
+    a large word vocabulary) builds: ids < 2,000 in the head, 2,000-6,000, then the rest."""
+    return default_adaptive_cutoffs(vocab)
 
 
 class AnchorReference(nn.Module):
@@ -297,7 +298,9 @@ def train_loop_throughput(texts: list[str], size: dict, steps: int, work_dir: Pa
 
 def decoding_throughputs(cfg: ModelConfig, tokenizer, texts: list[str], batch: int = 64,
                          repeats: int = 3) -> dict:
-    """Sentences/s of decoding (greedy, sampling, beam 5) and of encoding, batch 64, median."""
+    """Sentences/s of decoding (greedy, sampling, beam 5) and of encoding, batch 64, median;
+    for greedy decoding and sampling also the tokens decoded per second (words and <eos>: the
+    rows the decoder and the vocabulary projection ran for)."""
     torch.manual_seed(0)
     vae = VAEPipeline(SentenceVAE(cfg).eval(), tokenizer)
     z = torch.randn(batch, cfg.latent_dim)
@@ -309,9 +312,12 @@ def decoding_throughputs(cfg: ModelConfig, tokenizer, texts: list[str], batch: i
         times = []
         for _ in range(repeats):
             start = time.perf_counter()
-            vae.generate(z, options, seed=seed)
+            generations = vae.generate(z, options, seed=seed)
             times.append(time.perf_counter() - start)
         results[name] = batch / statistics.median(times)
+        if name != "beam5":  # a sentence without <eos> runs max_length + 1 steps
+            tokens = sum(min(len(g.ids) + 1, options.max_length + 1) for g in generations)
+            results[f"{name}_tokens_per_s"] = tokens / statistics.median(times)
     sample = texts[:batch]
     times = []
     for _ in range(repeats):
@@ -320,6 +326,14 @@ def decoding_throughputs(cfg: ModelConfig, tokenizer, texts: list[str], batch: i
         times.append(time.perf_counter() - start)
     results["encode"] = batch / statistics.median(times)
     return results
+
+
+def decoding_flop_fraction(decoding: dict, flops: dict, gemm_flops_per_s: float) -> dict:
+    """Greedy decoding and sampling as a fraction of their FLOP bound: tokens/s x the forward
+    FLOPs of one decoded token (decoder GRU step + vocabulary projection) / the GEMM rate."""
+    per_token = flops["forward"]["decoder"] + flops["forward"]["output_projection"]
+    return {name: decoding[f"{name}_tokens_per_s"] * per_token / gemm_flops_per_s
+            for name in ("greedy", "sample") if f"{name}_tokens_per_s" in decoding}
 
 
 def load_corpus(data: str | None, limit: int) -> tuple[list[str], str]:
@@ -395,6 +409,8 @@ def main(argv=None) -> int:
     report["load_average_1min"] = os.getloadavg()[0]
     for name in sizes:
         report[name]["fraction_of_gemm_rate"] = report[name]["training_flops_per_s"] / rate
+        report[name]["decode_fraction_of_flop_bound"] = decoding_flop_fraction(
+            report[name]["decode_sentences_per_s"], report[name]["flops"], rate)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
     print(markdown(report))
@@ -414,10 +430,11 @@ def markdown(report: dict) -> str:
              f"exact levers, batch {LARGE_BATCH_FACTOR * report['batch_size']} | its speed-up | "
              "exact levers, adaptive softmax | its speed-up | + bf16 | its speed-up | "
              "`sentvae train` (defaults) tok/s | its speed-up | "
-             "greedy sent/s | sample sent/s | beam 5 sent/s | encode sent/s |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "greedy sent/s | its % of FLOP bound | sample sent/s | beam 5 sent/s | encode sent/s |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     fmt = lambda v: f"{v:,.0f}" if isinstance(v, (int, float)) else "n/a"  # noqa: E731
     times = lambda v: f"{v:.1f}x" if isinstance(v, (int, float)) else "n/a"  # noqa: E731
+    percent = lambda v: f"{100 * v:.0f}%" if isinstance(v, (int, float)) else "n/a"  # noqa: E731
     for name in ("anchor", "ptb_config"):
         if name not in report:
             continue
@@ -431,7 +448,8 @@ def markdown(report: dict) -> str:
                      f"{fmt(t[ADAPTIVE_KEY])} | {r['speedup_adaptive_vs_reference']:.1f}x | "
                      f"{fmt(t[ALL_LEVERS_KEY])} | {times(r['speedup_all_levers_vs_reference'])} | "
                      f"{fmt(r['sentvae_train_loop']['tokens_per_s'])} | {r['speedup_train_loop_vs_reference']:.1f}x | "
-                     f"{fmt(d.get('greedy'))} | {fmt(d.get('sample'))} | {fmt(d.get('beam5'))} | {fmt(d.get('encode'))} |")
+                     f"{fmt(d.get('greedy'))} | {percent(r.get('decode_fraction_of_flop_bound', {}).get('greedy'))} | "
+                     f"{fmt(d.get('sample'))} | {fmt(d.get('beam5'))} | {fmt(d.get('encode'))} |")
     return "\n".join(lines)
 
 

@@ -204,6 +204,8 @@ def read_model_config(directory: Path) -> ModelConfig:
     if version > FORMAT_VERSION:
         raise CheckpointError(f"{path}: format version {version} is newer than this sentvae "
                               f"understands ({FORMAT_VERSION}); upgrade sentvae")
+    if "output_layer" not in raw["model"]:  # written before the field existed: the cutoffs say
+        raw["model"]["output_layer"] = "adaptive" if raw["model"].get("adaptive_softmax_cutoffs") else "full"
     try:
         cfg = build(ModelConfig, raw["model"], "model")
         cfg.validate()

@@ -17,7 +17,8 @@ import torch
 from .data import EncodedSplit, collate, sorted_batches
 from .errors import ArgumentError
 from .objective import LOG_2PI, gaussian_kl
-from .prior import COMPONENT_CHOICES, GaussianMixture, choose_mixture, standard_normal_log_prob
+from .prior import (COMPONENT_CHOICES, FULL_COMPONENT_CHOICES, GaussianMixture, choose_mixture,
+                    standard_normal_log_prob)
 
 
 @torch.no_grad()
@@ -113,9 +114,11 @@ def _at_most(split: EncodedSplit, count: int, seed: int) -> EncodedSplit:
 
 def fit_code_prior(model, train_split: EncodedSplit, valid_split: EncodedSplit, seed: int = 0,
                    choices: tuple[int, ...] = COMPONENT_CHOICES, max_train_codes: int = 20_000,
-                   max_valid_codes: int = 5_000) -> tuple[GaussianMixture, dict]:
-    """A diagonal Gaussian mixture fitted to one posterior draw of every training sentence, its
-    number of components chosen by the mean log-likelihood of the validation sentences' draws.
+                   max_valid_codes: int = 5_000,
+                   full_choices: tuple[int, ...] = FULL_COMPONENT_CHOICES) -> tuple[GaussianMixture, dict]:
+    """A Gaussian mixture fitted to one posterior draw of every training sentence, its number
+    of components (`choices` with diagonal covariances, `full_choices` with full ones) chosen by
+    the mean log-likelihood of the validation sentences' draws.
 
     Draws rather than means: the mixture approximates the aggregate posterior
     q(z) = E_x q(z | x), the distribution the decoder was trained to read codes from.
@@ -128,9 +131,10 @@ def fit_code_prior(model, train_split: EncodedSplit, valid_split: EncodedSplit, 
     valid_split = _at_most(valid_split, max_valid_codes, seed + 1)
     train_codes = posterior_draws(model, train_split, seed)
     valid_codes = posterior_draws(model, valid_split, seed + 1)
-    mixture, scores = choose_mixture(train_codes, valid_codes, choices, seed)
+    mixture, scores = choose_mixture(train_codes, valid_codes, choices, seed, full_choices)
     standard = float(standard_normal_log_prob(valid_codes.double()).mean())
-    report = {"components": mixture.components, "valid_log_likelihood": scores,
+    report = {"components": mixture.components, "covariance": mixture.covariance,
+              "chosen": mixture.label, "valid_log_likelihood": scores,
               "valid_log_likelihood_standard_normal": standard,
               "train_codes": len(train_codes), "valid_codes": len(valid_codes)}
     return mixture, report

@@ -28,7 +28,7 @@ import yaml
 
 from .checkpoint import (TOKENIZER_FILE, WEIGHTS_FILE, check_tokenizer_matches, load_weights,
                          read_model_config, resolve_checkpoint)
-from .config import ModelConfig, TrainConfig
+from .config import ModelConfig, TrainConfig, resolve_output_layer
 from .data import EncodedSplit, bucketed_batches, iterate
 from .distributed import World, init_world, shutdown, wrap
 from .errors import CheckpointError, SentvaeError
@@ -109,6 +109,7 @@ def train(model_cfg: ModelConfig, train_cfg: TrainConfig, resume: bool = False,
     if world.is_main:
         world.barrier()
     model_cfg.vocab_size = tokenizer.vocab_size
+    resolve_output_layer(model_cfg, train_cfg.tokenizer)  # "auto" -> the full or adaptive softmax
     model_cfg.validate()  # checks that depend on the vocabulary size (adaptive softmax cutoffs)
     for note in long_sentence_notes(splits, model_cfg.max_length):
         echo(note)
@@ -410,9 +411,10 @@ class TrainingLoop:
         mixture, report = fit_code_prior(self.model, self.train_split, self.valid_split, seed=self.cfg.seed)
         report["file"] = str(save_prior(self.run_dir.best, mixture))
         report["seconds"] = time.perf_counter() - started
-        gain = (report["valid_log_likelihood"][mixture.components]
+        gain = (report["valid_log_likelihood"][mixture.label]
                 - report["valid_log_likelihood_standard_normal"])
-        self.echo(f"prior: a mixture of {mixture.components} Gaussians fitted to the training codes "
+        self.echo(f"prior: a mixture of {mixture.components} Gaussians ({mixture.covariance} "
+                  "covariances) fitted to the training codes "
                   f"(validation log-likelihood {gain:+.2f} nats per code over N(0, I)); "
                   f"{report['file']}")
         return report

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -140,7 +141,29 @@ def test_throughput_benchmark_measures_every_variant(tmp_path):
     assert anchor["adaptive_softmax_cutoffs"] and anchor["adaptive_softmax_cutoffs"][-1] < report["vocab_size"]
     assert all(isinstance(anchor["decode_sentences_per_s"][k], float)
                for k in ("greedy", "sample", "beam5", "encode"))
+    decoding = anchor["decode_sentences_per_s"]
+    fraction = anchor["decode_fraction_of_flop_bound"]
+    per_token = anchor["flops"]["forward"]["decoder"] + anchor["flops"]["forward"]["output_projection"]
+    assert set(fraction) == {"greedy", "sample"}
+    assert fraction["greedy"] == decoding["greedy_tokens_per_s"] * per_token / report["gemm_flops_per_s"]
+    # at most max_length + 1 = 31 tokens per sentence, at least one
+    assert decoding["greedy"] <= decoding["greedy_tokens_per_s"] <= 31 * decoding["greedy"]
     assert "| anchor |" in result.stdout
+
+
+def test_threads_benchmark_times_sentvae_train_in_every_setting(tmp_path):
+    result = run("threads.py", ["--quick", "--work-dir", str(tmp_path / "work"),
+                                "--results-dir", str(tmp_path / "results")])
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads((tmp_path / "results" / "threads_quick.json").read_text())
+    cores = os.cpu_count()
+    assert set(report["settings"]) == {"1 thread", f"{cores} threads", f"{cores} processes x 1 thread"}
+    runs = report["sizes"]["tiny"]
+    for name, setting in report["settings"].items():
+        assert runs[name]["steps"] == report["steps"] == 6 and runs[name]["tokens_per_s"] > 0
+        assert (runs[name]["processes"], runs[name]["threads"]) == (setting["processes"], setting["threads"])
+    assert report["fastest"]["tiny"] == max(runs, key=lambda n: runs[n]["tokens_per_s"])
+    assert "| tiny |" in (tmp_path / "results" / "threads_quick.md").read_text()
 
 
 def test_generation_benchmark_reports_ptb_examples_and_decoding_speed(tmp_path, trained_run):

@@ -17,7 +17,9 @@ def test_round_trip_gives_identical_logits(trained_vae, tmp_path):
     assert again.cfg == trained_vae.cfg
     assert again.tokenizer.hf.to_str() == trained_vae.tokenizer.hf.to_str()
     assert trained_vae.prior is not None  # training fitted one (train.fit_prior)
-    for name in ("log_weights", "means", "log_vars"):
+    assert again.prior.label == trained_vae.prior.label
+    spread = "log_vars" if trained_vae.prior.covariance == "diagonal" else "scale_tril"
+    for name in ("log_weights", "means", spread):
         assert torch.equal(getattr(again.prior, name), getattr(trained_vae.prior, name)), name
     tokens, lengths = collate([trained_vae.tokenizer.encode("the dog sees a cat ."), [5, 6, 7]])
     z = torch.randn(2, trained_vae.cfg.latent_dim)

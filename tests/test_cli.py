@@ -110,3 +110,26 @@ def test_interpolating_an_empty_sentence_exits_2_naming_it(trained_run, capsys):
     assert "sentence 2 (' \\t ')" in line and "no tokens" in line, line
     assert main(["reconstruct", "-m", str(trained_run), "a cat sleeps .", ""]) == 2
     assert "sentence 2 ('')" in _one_error_line(capsys)
+
+
+def test_fit_prior_tries_both_covariances_and_keeps_the_best(trained_run, tmp_path, capsys):
+    import shutil
+
+    from sentvae.cli import main
+    from sentvae.pipeline import VAEPipeline
+
+    shutil.copytree(trained_run, tmp_path / "run", symlinks=True)
+    assert main(["fit-prior", "-m", str(tmp_path / "run"), "--components", "1,2", "--full-components", "1",
+                 "--threads", "1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    scored = {line.split()[0] + " " + line.split()[1]: float(line.split()[2]) for line in lines
+              if line.startswith("  ")}
+    assert set(scored) == {"1 diagonal", "2 diagonal", "1 full"}
+    chosen = [line for line in lines if "<- chosen" in line]
+    assert len(chosen) == 1 and float(chosen[0].split()[2]) == max(scored.values())
+    prior = VAEPipeline.from_pretrained(tmp_path / "run").prior
+    assert prior.label == " ".join(chosen[0].split()[:2])
+    # nothing to fit: one line, status 2, and the prior already there is kept
+    assert main(["fit-prior", "-m", str(tmp_path / "run"), "--components", "", "--full-components", ""]) == 2
+    assert "both empty" in _one_error_line(capsys)
+    assert VAEPipeline.from_pretrained(tmp_path / "run").prior.label == prior.label

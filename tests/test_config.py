@@ -229,3 +229,43 @@ def test_an_installed_wheel_reads_its_package_data(tmp_path, monkeypatch):
     assert load_config("tiny")[0].latent_dim == 5
     with pytest.raises(ConfigError, match=r"nor a shipped config: tiny\)"):
         load_config("demo")
+
+
+@pytest.mark.parametrize("overrides, kind, vocab, built, cutoffs", [
+    ([], "word", 10_004, "adaptive", [2000, 6000]),  # a large word vocabulary: the adaptive softmax
+    ([], "word", 7_999, "full", []),  # a small one gains little
+    ([], "bpe", 10_004, "full", []),  # BPE ids are not ordered by frequency
+    (["tie_embeddings=true", "embed_dim=256"], "word", 10_004, "full", []),  # tying excludes it
+    (["output_layer=full"], "word", 10_004, "full", []),
+    (["output_layer=adaptive"], "bpe", 3_000, "adaptive", [2000]),  # asked for: built
+    (["output_layer=adaptive"], "word", 1_000, "adaptive", [250]),  # no default cutoff below 1,000
+    (["adaptive_softmax_cutoffs=[100, 400]"], "word", 10_004, "adaptive", [100, 400]),  # as given
+])
+def test_the_output_layer_is_resolved_once_the_vocabulary_is_known(overrides, kind, vocab, built, cutoffs):
+    from sentvae.config import resolve_output_layer
+
+    model_cfg, _ = load_config(None, overrides)
+    model_cfg.vocab_size = vocab
+    resolve_output_layer(model_cfg, kind)
+    model_cfg.validate()
+    assert (model_cfg.output_layer, model_cfg.adaptive_softmax_cutoffs) == (built, cutoffs)
+    resolve_output_layer(model_cfg, kind)  # resolving again (a resumed run) changes nothing
+    assert (model_cfg.output_layer, model_cfg.adaptive_softmax_cutoffs) == (built, cutoffs)
+
+
+def test_contradictory_output_layers_are_refused_by_name():
+    with pytest.raises(ConfigError, match="model.output_layer must be one of auto, full, adaptive"):
+        load_config(None, ["output_layer=hierarchical"])
+    with pytest.raises(ConfigError, match="output_layer full and model.adaptive_softmax_cutoffs"):
+        load_config(None, ["output_layer=full", "adaptive_softmax_cutoffs=[100]"])
+    with pytest.raises(ConfigError, match="tie_embeddings and model.output_layer adaptive"):
+        load_config(None, ["output_layer=adaptive", "tie_embeddings=true", "embed_dim=256"])
+
+
+def test_the_ptb_config_builds_the_adaptive_softmax_on_ptb_sized_vocabularies():
+    from sentvae.config import resolve_output_layer
+
+    model_cfg, train_cfg = load_config(Path(__file__).resolve().parent.parent / "configs" / "ptb.yaml")
+    model_cfg.vocab_size = 10_000
+    resolve_output_layer(model_cfg, train_cfg.tokenizer)
+    assert model_cfg.output_layer == "adaptive" and model_cfg.adaptive_softmax_cutoffs == [2000, 6000]

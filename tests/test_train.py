@@ -148,6 +148,28 @@ def test_an_adaptive_softmax_model_trains_and_round_trips(tmp_path):
     assert all(g.text for g in vae.sample(4, DecodingOptions("beam"), seed=0))
 
 
+def test_the_resolved_output_layer_is_what_the_checkpoint_records(tmp_path):
+    """`output_layer: adaptive` becomes cutoffs in config.json; a config.json written before the
+    field existed loads as what its cutoffs say, and `auto` never changes an existing model."""
+    import json
+
+    from sentvae.pipeline import VAEPipeline
+
+    model_cfg, train_cfg = tiny_configs(tmp_path / "run", "model.output_layer=adaptive",
+                                        "train.max_steps=4", "train.eval_every=4", "train.builtin_train_size=300")
+    train(model_cfg, train_cfg, **QUIET)
+    config_file = tmp_path / "run" / "best" / "config.json"
+    saved = json.loads(config_file.read_text())["model"]
+    assert saved["output_layer"] == "adaptive" and saved["adaptive_softmax_cutoffs"] == [
+        max(1, saved["vocab_size"] // 4)]  # the built-in corpus's vocabulary is below 2,000
+    assert VAEPipeline.from_pretrained(tmp_path / "run").model.decoder.adaptive
+    raw = json.loads(config_file.read_text())
+    raw["model"].pop("output_layer")
+    config_file.write_text(json.dumps(raw))
+    again = VAEPipeline.from_pretrained(tmp_path / "run")
+    assert again.cfg.output_layer == "adaptive" and again.model.decoder.adaptive
+
+
 def test_cutoffs_beyond_the_vocabulary_are_refused_by_name(tmp_path):
     model_cfg, train_cfg = tiny_configs(tmp_path / "run", "model.adaptive_softmax_cutoffs=[100, 5000]",
                                         "train.max_steps=5", "train.builtin_train_size=200")

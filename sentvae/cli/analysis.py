@@ -50,14 +50,19 @@ def cmd_fit_prior(args) -> int:
     from ..checkpoint import read_train_config, resolve_checkpoint
     from ..latent import fit_code_prior
     from ..pipeline import save_prior
-    from ..prior import COMPONENT_CHOICES
+    from ..prior import COMPONENT_CHOICES, FULL_COMPONENT_CHOICES
     from ..splits import prepare_splits
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    choices = tuple(sorted(set(args.components))) if args.components else COMPONENT_CHOICES
-    if min(choices) < 1:
-        raise SentvaeError(f"--components must be >= 1, got {min(choices)}")
+    choices = tuple(sorted(set(args.components))) if args.components is not None else COMPONENT_CHOICES
+    full_choices = (tuple(sorted(set(args.full_components))) if args.full_components is not None
+                    else FULL_COMPONENT_CHOICES)
+    if not choices and not full_choices:
+        raise SentvaeError("--components and --full-components are both empty: no mixture to fit")
+    for option, ks in (("--components", choices), ("--full-components", full_choices)):
+        if ks and min(ks) < 1:
+            raise SentvaeError(f"{option} must be >= 1, got {min(ks)}")
     vae = load_pipeline(args)
     if not vae.cfg.has_latent:
         raise SentvaeError(f"{args.model}: a language model (no latent code) has no prior to fit")
@@ -65,14 +70,22 @@ def cmd_fit_prior(args) -> int:
     train_cfg = read_train_config(directory)
     _, splits = prepare_splits(vae.cfg, train_cfg, vae.tokenizer)
     mixture, report = fit_code_prior(vae.model, splits["train"], splits["valid"], seed=args.seed,
-                                     choices=choices)
+                                     choices=choices, full_choices=full_choices)
     path = save_prior(directory, mixture)
     standard = report["valid_log_likelihood_standard_normal"]
     print(f"validation codes: mean log-likelihood per code (N(0, I): {standard:.2f})")
-    for k, score in report["valid_log_likelihood"].items():
-        print(f"  {k:3d} components  {score:8.2f}{'  <- chosen' if k == mixture.components else ''}")
+    for label, score in report["valid_log_likelihood"].items():
+        print(f"  {label:>12}  {score:8.2f}{'  <- chosen' if label == mixture.label else ''}")
     print(f"wrote {path}")
     return 0
+
+
+def _component_list(text: str) -> list[int]:
+    """"1,2,4" -> [1, 2, 4]; "" -> [] (none of that kind)."""
+    try:
+        return [int(k) for k in text.split(",") if k.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers separated by commas, got {text!r}") from None
 
 
 def _trained_on_builtin_corpus(model: str) -> bool:
@@ -180,9 +193,12 @@ def add_parsers(sub) -> None:
     p.set_defaults(func=cmd_summarize)
     p = sub.add_parser("fit-prior", help="fit a mixture prior to the training codes of a checkpoint")
     add_model_options(p)
-    p.add_argument("--components", type=lambda text: [int(k) for k in text.split(",")],
-                   metavar="K,K,...", help="numbers of components to try, the best on the validation "
-                   "codes is kept (default 1,2,4,8,16,32,64)")
+    p.add_argument("--components", type=_component_list, metavar="K,K,...",
+                   help="numbers of components to try with diagonal covariances; the best mixture on "
+                   "the validation codes is kept (default 1,2,4,8,16,32,64; '' for none)")
+    p.add_argument("--full-components", type=_component_list, metavar="K,K,...",
+                   help="numbers of components to try with full covariances (default 1,2,4,8,16; '' "
+                   "for none)")
     p.add_argument("--seed", type=int, default=0, help="seed of the posterior draws and of EM (default 0)")
     p.add_argument("--threads", type=int, help="CPU threads for torch")
     p.set_defaults(func=cmd_fit_prior)
