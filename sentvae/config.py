@@ -203,6 +203,12 @@ class TrainConfig:
     # pull towards the prior. Use it when reconstructions matter (interpolating between given
     # sentences, summaries); keep it 0 for the best NLL.
     kl_target: float = 0.0
+    # Aggregate-posterior matching (InfoVAE, Zhao et al. 2019; WAE-MMD, Tolstikhin et al. 2018):
+    # adds mmd_weight * MMD^2 between the batch's codes and as many N(0, I) draws (objective.
+    # prior_mmd). The KL term shapes each sentence's posterior; this one shapes where all codes
+    # lie, so that N(0, I) samples decode to sentences even when codes carry many nats (with
+    # kl_target). 0: off. With --nproc each process measures it on its slice of the batch.
+    mmd_weight: float = 0.0
     # Autoencoder pretraining (Li et al. 2019): the first `autoencoder_steps` steps train the model
     # with no KL term (beta = 0), then the decoder is re-initialised (`reset_decoder`) and the VAE
     # trains from the pretrained encoder, with its own learning-rate warm-up and KL schedule over
@@ -252,8 +258,8 @@ class TrainConfig:
             raise ConfigError(f"train.lr must be > 0, got {self.lr}")
         if not 0.0 <= self.cycle_rise + self.cycle_zero <= 1.0 or self.cycle_rise <= 0:
             raise ConfigError("train.cycle_rise must be > 0 and cycle_rise + cycle_zero <= 1")
-        if self.free_bits < 0 or self.beta < 0 or self.kl_target < 0:
-            raise ConfigError("train.free_bits, train.beta and train.kl_target must be >= 0")
+        if self.free_bits < 0 or self.beta < 0 or self.kl_target < 0 or self.mmd_weight < 0:
+            raise ConfigError("train.free_bits, train.beta, train.kl_target and train.mmd_weight must be >= 0")
 
 
 # ------------------------------------------------------------------------------------------

@@ -110,19 +110,49 @@ def learning_rate(step: int, cfg: TrainConfig, total_steps: int) -> float:
     return floor + 0.5 * (cfg.lr - floor) * (1.0 + math.cos(math.pi * progress))
 
 
+MMD_SCALES = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)  # kernel widths, in units of 2 Z (Tolstikhin et al.)
+
+
+def prior_mmd(z: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
+    """Unbiased estimate of MMD^2 between the batch's codes z (B, Z) and as many draws from
+    N(0, I) `prior` (B, Z) -> scalar, with a sum of inverse multiquadric kernels
+    k(a, b) = c / (c + |a - b|^2), c = 2 Z s for s in MMD_SCALES (Tolstikhin et al. 2018).
+
+    0 in expectation when the codes' distribution (the aggregate posterior q(z)) is N(0, I);
+    it does not look at any one sentence's posterior, so it leaves the rate free.
+    """
+    rows, dim = z.shape
+    if rows < 2:
+        return z.new_zeros(())
+    both = torch.cat([z, prior.to(z.dtype)])  # (2B, Z)
+    squared = torch.cdist(both, both).pow(2)  # (2B, 2B)
+    kernel = sum(2 * dim * s / (2 * dim * s + squared) for s in MMD_SCALES)  # (2B, 2B)
+    off_diagonal = 1.0 - torch.eye(rows, dtype=z.dtype, device=z.device)
+    within_codes = (kernel[:rows, :rows] * off_diagonal).sum() / (rows * (rows - 1))
+    within_prior = (kernel[rows:, rows:] * off_diagonal).sum() / (rows * (rows - 1))
+    across = kernel[:rows, rows:].mean()
+    return within_codes + within_prior - 2 * across
+
+
 def vae_loss(rec: torch.Tensor, kl_per_dim: torch.Tensor | None, beta: float,
-             free_bits: float = 0.0, kl_target: float = 0.0) -> torch.Tensor:
+             free_bits: float = 0.0, kl_target: float = 0.0, mmd: torch.Tensor | None = None,
+             mmd_weight: float = 0.0) -> torch.Tensor:
     """Training loss per sentence: rec (B,) reconstruction NLL, kl (B, Z) per dimension.
 
         loss = mean(rec) + beta * KL                  (KL with free bits, `free_bits_kl`)
         loss = mean(rec) + beta * |KL - C|            with a target rate C = `kl_target` > 0
+             (+ mmd_weight * MMD^2(q(z), N(0, I)))    with `mmd` = `prior_mmd` of the batch
 
     The target rate (Burgess et al. 2018) pulls the KL towards C nats per sentence from either
     side: a code that carries less than C is pushed to carry more, which beta < 1 alone does not
-    do (it only weakens the pull towards the prior).
+    do (it only weakens the pull towards the prior). The MMD term (InfoVAE, Zhao et al. 2019;
+    WAE, Tolstikhin et al. 2018) pulls the distribution of all codes towards the prior, so that
+    prior samples decode well from a model whose codes carry many nats.
     """
     loss = rec.mean()
     if kl_per_dim is not None:
         kl = free_bits_kl(kl_per_dim, free_bits)
         loss = loss + beta * ((kl - kl_target).abs() if kl_target > 0 else kl)
+    if mmd is not None and mmd_weight > 0:
+        loss = loss + mmd_weight * mmd
     return loss

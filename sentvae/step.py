@@ -18,7 +18,7 @@ from typing import NamedTuple
 import torch
 
 from .noise import ENCODER_NOISE_CHANNELS
-from .objective import gaussian_kl, vae_loss
+from .objective import gaussian_kl, prior_mmd, vae_loss
 
 
 class NonFiniteStep(ArithmeticError):
@@ -34,6 +34,7 @@ class StepResult:
     kl: torch.Tensor | None  # (B, Z) KL per sentence and dimension; None without a latent
     grad_norm: torch.Tensor  # () gradient norm before clipping
     tokens: int  # decoder targets in the batch (words + <eos>)
+    mmd: torch.Tensor | None = None  # () MMD^2 of the codes to N(0, I), when train.mmd_weight > 0
 
 
 class StepNoise(NamedTuple):
@@ -42,6 +43,7 @@ class StepNoise(NamedTuple):
     eps: torch.Tensor  # (G, Z) N(0, 1) for the reparameterisation
     word_uniform: torch.Tensor  # (G, length) U(0, 1) for the decoder's word dropout
     encoder_uniform: torch.Tensor | None = None  # (G, length, 3) U(0, 1) for the encoder-input noise
+    prior: torch.Tensor | None = None  # (G, Z) N(0, I) draws the codes are compared with (train.mmd_weight)
 
     def rows(self, rows: slice) -> "StepNoise":
         """This process's rows of the global batch's draws."""
@@ -49,17 +51,19 @@ class StepNoise(NamedTuple):
 
 
 def step_noise(seed: int, step: int, batch: int, latent_dim: int, length: int,
-               encoder_noise: bool = False) -> StepNoise:
+               encoder_noise: bool = False, prior_draws: bool = False) -> StepNoise:
     """The random draws of one training step for the *global* batch (see `StepNoise`); the
-    encoder-input draws only when `encoder_noise` (they come after the others, so turning it on
-    does not change the other draws). A pure function of (seed, step), identical on every rank,
-    so that resumption and any number of processes see the same noise."""
+    encoder-input draws only when `encoder_noise`, the prior draws only when `prior_draws`
+    (they come after the others, so turning either on does not change the other draws). A pure
+    function of (seed, step), identical on every rank, so that resumption and any number of
+    processes see the same noise."""
     generator = torch.Generator().manual_seed(seed * 1_000_003 + step)
     eps = torch.randn(batch, max(latent_dim, 1), generator=generator)[:, :latent_dim]
     uniform = torch.rand(batch, length, generator=generator)
     encoder = (torch.rand(batch, length, ENCODER_NOISE_CHANNELS, generator=generator)
                if encoder_noise else None)
-    return StepNoise(eps, uniform, encoder)
+    prior = torch.randn(batch, latent_dim, generator=generator) if prior_draws and latent_dim else None
+    return StepNoise(eps, uniform, encoder, prior)
 
 
 def build_optimizer(model: torch.nn.Module, lr: float = 1e-3, weight_decay: float = 0.0) -> torch.optim.AdamW:
@@ -90,8 +94,8 @@ def native_bf16(device: torch.device) -> bool:
 
 def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, tokens: torch.Tensor,
                lengths: torch.Tensor, noise: StepNoise, *, beta: float,
-               lr: float, free_bits: float = 0.0, kl_target: float = 0.0, grad_clip: float = 0.0,
-               bf16: bool = False,
+               lr: float, free_bits: float = 0.0, kl_target: float = 0.0, mmd_weight: float = 0.0,
+               grad_clip: float = 0.0, bf16: bool = False,
                loss_scale: float = 1.0, check_loss: bool = True) -> StepResult:
     """One optimisation step on a batch; returns what it measured.
 
@@ -100,6 +104,7 @@ def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, tokens:
     noise      this batch's rows of `step_noise` (`StepNoise.rows`)
     beta, lr   the KL weight and learning rate of this step (objective.kl_weight / learning_rate)
     free_bits, kl_target   the KL floor per dimension and the target rate (objective.vae_loss)
+    mmd_weight the weight of the codes' MMD to N(0, I), against `noise.prior` (objective.prior_mmd)
     grad_clip  clip the gradient norm to this (0: measure it only)
     loss_scale multiplies the loss before backpropagation: with DDP, which averages gradients over
                processes, each process's share of the global batch (rows * world / global rows)
@@ -113,7 +118,9 @@ def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, tokens:
         out = model(tokens, lengths, eps=noise.eps, drop_uniform=noise.word_uniform,
                     encoder_uniform=noise.encoder_uniform)
     kl = gaussian_kl(out.mu.float(), out.logvar.float()) if out.mu is not None else None
-    loss = vae_loss(out.rec, kl, beta, free_bits, kl_target)
+    mmd = (prior_mmd(out.z.float(), noise.prior) if mmd_weight > 0 and out.z is not None
+           and noise.prior is not None else None)
+    loss = vae_loss(out.rec, kl, beta, free_bits, kl_target, mmd, mmd_weight)
     if check_loss and not torch.isfinite(loss):
         raise NonFiniteStep(f"the loss became {float(loss.detach())}")
     optimizer.zero_grad(set_to_none=True)
@@ -125,4 +132,4 @@ def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, tokens:
     optimizer.step()
     return StepResult(loss=loss.detach(), rec=out.rec.detach(),
                       kl=None if kl is None else kl.detach(), grad_norm=grad_norm.detach(),
-                      tokens=int(lengths.sum()))
+                      tokens=int(lengths.sum()), mmd=None if mmd is None else mmd.detach())

@@ -180,11 +180,12 @@ class TrainingLoop:
         cfg, pretrain = self.cfg, self.cfg.autoencoder_steps if self.model_cfg.has_latent else 0
         if step < pretrain:
             return {"lr": learning_rate(step, cfg, min(pretrain, self.schedule_steps)), "beta": 0.0,
-                    "free_bits": 0.0, "kl_target": 0.0}
+                    "free_bits": 0.0, "kl_target": 0.0, "mmd_weight": 0.0}
         step, total = step - pretrain, self.total_steps - pretrain
         horizon = max(self.schedule_steps - pretrain, 1)
         return {"lr": learning_rate(step, cfg, horizon), "free_bits": cfg.free_bits,
-                "beta": kl_weight(step, cfg, total, horizon=horizon), "kl_target": cfg.kl_target}
+                "beta": kl_weight(step, cfg, total, horizon=horizon), "kl_target": cfg.kl_target,
+                "mmd_weight": cfg.mmd_weight}
 
     def _start_vae_phase(self) -> None:
         """The end of autoencoder pretraining: re-initialise the decoder (and forget its optimizer
@@ -267,7 +268,7 @@ class TrainingLoop:
         longest = int(self.train_split.lengths[global_batch].max()) + 1
         latent_dim = self.model_cfg.latent_dim if self.model_cfg.has_latent else 0
         noise = step_noise(cfg.seed, state.step, len(global_batch), latent_dim, longest,
-                           encoder_noise=self.model_cfg.encoder_noise)
+                           encoder_noise=self.model_cfg.encoder_noise, prior_draws=cfg.mmd_weight > 0)
         rows = slice(first_row, first_row + len(indices))
         if self.model_cfg.has_latent and cfg.autoencoder_steps and state.step == cfg.autoencoder_steps:
             self._start_vae_phase()
@@ -278,7 +279,7 @@ class TrainingLoop:
             result = train_step(self.trainable, self.optimizer, tokens.to(self.device),
                                 lengths.to(self.device), noise.rows(rows), beta=beta, lr=lr,
                                 free_bits=schedule["free_bits"], kl_target=schedule["kl_target"],
-                                grad_clip=cfg.grad_clip,
+                                mmd_weight=schedule["mmd_weight"], grad_clip=cfg.grad_clip,
                                 bf16=self.bf16, check_loss=not world.distributed,
                                 loss_scale=len(indices) * world.size / len(global_batch))
         except NonFiniteStep as exc:
@@ -300,6 +301,8 @@ class TrainingLoop:
         record = {"step": state.step, "epoch": state.epoch, "split": "train",
                   "loss": float(result.loss), "rec": rec, "kl": kl, "beta": beta, "lr": lr,
                   "tokens_per_s": self.window_tokens / seconds}
+        if result.mmd is not None:
+            record["mmd"] = float(result.mmd)
         self.run_dir.log(record)
         self.bar.set_postfix(loss=f"{record['loss']:.2f}", rec=f"{rec:.2f}", kl=f"{kl:.2f}",
                              beta=f"{beta:.2f}", tok_s=f"{record['tokens_per_s']:.0f}")

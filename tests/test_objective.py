@@ -7,7 +7,7 @@ import torch
 
 from sentvae.config import TrainConfig
 from sentvae.objective import (cyclical_schedule, free_bits_kl, gaussian_kl, kl_weight, learning_rate,
-                               linear_schedule, logistic_schedule, vae_loss)
+                               linear_schedule, logistic_schedule, prior_mmd, vae_loss)
 
 
 def test_kl_is_zero_at_the_prior_and_positive_elsewhere():
@@ -111,3 +111,25 @@ def test_a_target_rate_pushes_the_kl_towards_it_from_both_sides():
     mu = torch.full((2, 3), 0.5)
     plain = vae_loss(rec[:2], gaussian_kl(mu, torch.zeros(2, 3)), beta=0.5)
     assert vae_loss(rec[:2], gaussian_kl(mu, torch.zeros(2, 3)), beta=0.5, kl_target=0.0) == plain
+
+
+def test_the_mmd_to_the_prior_is_near_zero_for_prior_codes_and_grows_with_the_mismatch():
+    generator = torch.Generator().manual_seed(0)
+    draw = lambda: torch.randn(256, 8, generator=generator)  # noqa: E731
+    matched = [float(prior_mmd(draw(), draw())) for _ in range(5)]
+    assert abs(sum(matched) / 5) < 0.01  # unbiased: about 0, of either sign
+    shifted = float(prior_mmd(draw() + 1.0, draw()))
+    narrow = float(prior_mmd(0.1 * draw(), draw()))  # a collapsed, deterministic-looking code cloud
+    assert shifted > 0.1 and narrow > 0.1
+    assert float(prior_mmd(draw() + 2.0, draw())) > shifted
+    assert float(prior_mmd(torch.zeros(1, 8), draw()[:1])) == 0.0  # one row: no estimate
+
+
+def test_the_mmd_term_pulls_the_codes_towards_the_prior():
+    codes = (torch.randn(64, 4, generator=torch.Generator().manual_seed(1)) + 3.0).requires_grad_()
+    prior = torch.randn(64, 4, generator=torch.Generator().manual_seed(2))
+    loss = vae_loss(torch.zeros(64), None, beta=1.0, mmd=prior_mmd(codes, prior), mmd_weight=10.0)
+    loss.backward()
+    assert float(codes.grad.mean()) > 0  # gradient descent moves the codes from +3 towards 0
+    assert float(loss.detach()) == pytest.approx(10.0 * float(prior_mmd(codes.detach(), prior)))
+    assert vae_loss(torch.zeros(64), None, beta=1.0, mmd=prior_mmd(codes, prior), mmd_weight=0.0) == 0

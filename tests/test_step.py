@@ -135,6 +135,21 @@ def test_nan_weights_raise_non_finite_step_and_stay_as_they_were():
     assert not optimizer.state
 
 
+def test_the_mmd_term_adds_to_the_loss_with_its_own_prior_draws():
+    tokens, lengths = collate(SENTENCES)
+    plain = step_noise(0, 0, len(SENTENCES), Z, tokens.size(1) - 1)
+    noise = step_noise(0, 0, len(SENTENCES), Z, tokens.size(1) - 1, prior_draws=True)
+    assert plain.prior is None and noise.prior.shape == (len(SENTENCES), Z)
+    assert torch.equal(plain.eps, noise.eps) and torch.equal(plain.word_uniform, noise.word_uniform)
+    without = train_step(tiny(), build_optimizer(tiny()), tokens, lengths, noise, beta=1.0, lr=0.0)
+    model = tiny()
+    result = train_step(model, build_optimizer(model), tokens, lengths, noise, beta=1.0, lr=0.0,
+                        mmd_weight=5.0)
+    assert without.mmd is None and float(result.mmd) != 0.0
+    assert torch.allclose(result.loss, without.loss + 5.0 * result.mmd, atol=1e-5)
+    assert noise.rows(slice(0, 2)).prior.shape == (2, Z)  # a process's share of the draws
+
+
 def test_step_noise_is_a_function_of_seed_and_step():
     a = step_noise(3, 10, 6, Z, 9)
     assert a[0].shape == (6, Z) and a[1].shape == (6, 9)
