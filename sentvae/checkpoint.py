@@ -101,7 +101,7 @@ def write_checkpoint_files(directory: Path, model, tokenizer: TextTokenizer, tra
         if resume_state is not None:  # serialised in memory: a failed write is a plain OSError
             buffer = io.BytesIO()
             torch.save(resume_state, buffer)
-            (directory / RESUME_FILE).write_bytes(buffer.getvalue())
+            (directory / RESUME_FILE).write_bytes(buffer.getbuffer())  # a view, not a second copy
         _fsync_tree(directory)
     except OSError as exc:
         raise CheckpointWriteError(f"{directory}: {exc.strerror or exc}") from None

@@ -1,6 +1,7 @@
 """Cross-entropy over the full vocabulary that holds one (N, V) tensor, not three.
 
     nll = cross_entropy(logits, targets)        logits (N, V) float32, targets (N,) -> (N,)
+    nll = adaptive_cross_entropy(layer, hidden, targets)    the same for an adaptive softmax
 
 `F.cross_entropy(logits, targets, reduction="none")` keeps the log-softmax (N, V) for the backward
 pass, which then builds the gradient of the log-softmax (N, V) and the gradient of the logits (N, V):
@@ -51,6 +52,29 @@ def cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
             return _InPlaceCrossEntropy.forward(_NoContext(), logits, targets)
     return _InPlaceCrossEntropy.apply(logits, targets)
+
+
+def adaptive_cross_entropy(layer: torch.nn.AdaptiveLogSoftmaxWithLoss, hidden: torch.Tensor,
+                           targets: torch.Tensor) -> torch.Tensor:
+    """-log p(target) under an adaptive softmax: hidden (N, H), targets (N,) -> (N,) float32.
+
+    The same parameters and values as `-layer(hidden, targets).output`, but the head (N, shortlist +
+    clusters) and each cluster's logits go through `cross_entropy`, so each is held once instead
+    of three times (logits, log-softmax, and their gradients): at the PTB size the head is the
+    largest tensor of a step. A target in cluster i scores as the head's cluster entry plus its
+    place within the cluster.
+    """
+    shortlist = layer.shortlist_size
+    head_targets = targets.clone()  # (N,) shortlist ids, or shortlist + i for cluster i
+    nll = hidden.new_zeros(len(targets), dtype=torch.float32)  # (N,) the clusters' parts
+    for i, (low, high) in enumerate(zip(layer.cutoffs[:-1], layer.cutoffs[1:])):
+        rows = ((targets >= low) & (targets < high)).nonzero()[:, 0]  # (n_i,)
+        if rows.numel() == 0:
+            continue
+        head_targets[rows] = shortlist + i
+        cluster_logits = layer.tail[i](hidden.index_select(0, rows)).float()  # (n_i, high - low)
+        nll = nll.index_add(0, rows, cross_entropy(cluster_logits, targets[rows] - low))
+    return nll + cross_entropy(layer.head(hidden).float(), head_targets)
 
 
 class _NoContext:

@@ -22,7 +22,7 @@ from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
 
 from .config import ModelConfig
-from .cross_entropy import cross_entropy
+from .cross_entropy import adaptive_cross_entropy, cross_entropy
 from .errors import ArgumentError
 from .noise import corrupt_encoder_input, word_dropout
 from .tokenizer import PAD_ID
@@ -44,7 +44,7 @@ def _pack(x: torch.Tensor, lengths: torch.Tensor) -> PackedSequence:
     return pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
 
 
-SCORE_ROWS = 2048  # positions scored at a time without gradients: (2048, V) float32 logits
+SCORE_ROWS = 2048  # positions scored at a time without gradients: (2048, V) float32 logits at most
 
 
 class Encoder(nn.Module):
@@ -139,18 +139,22 @@ class Decoder(nn.Module):
         """-log p(target) of every real position: targets (N,) in packed order -> (N,) float32.
 
         The adaptive softmax scores only the head and the clusters the targets fall in, never the
-        whole vocabulary: that is where its speed comes from. The full softmax's cross-entropy
-        holds one (N, V) tensor in training (cross_entropy.py). Without gradients (evaluation) the
-        full softmax is scored `SCORE_ROWS` positions at a time, so evaluating a large batch on a
-        large vocabulary never holds its (N, V) logits at once.
+        whole vocabulary: that is where its speed comes from. Both output layers' cross-entropies
+        hold each logits tensor once in training (cross_entropy.py). Without gradients (evaluation)
+        either is scored `SCORE_ROWS` positions at a time, so evaluating a large batch on a large
+        vocabulary never holds all its logits at once.
         """
         outputs = self._outputs(inputs, lengths, z)  # (N, H)
-        if self.adaptive:
-            return -self.output(outputs, targets).output.float()
         if torch.is_grad_enabled() or outputs.size(0) <= SCORE_ROWS:
-            return cross_entropy(self.output(outputs).float(), targets)
-        return torch.cat([cross_entropy(self.output(rows).float(), wanted)
+            return self._nll(outputs, targets)
+        return torch.cat([self._nll(rows, wanted)
                           for rows, wanted in zip(outputs.split(SCORE_ROWS), targets.split(SCORE_ROWS))])
+
+    def _nll(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """-log p(target): outputs (N, H), targets (N,) -> (N,) float32."""
+        if self.adaptive:
+            return adaptive_cross_entropy(self.output, outputs, targets)
+        return cross_entropy(self.output(outputs).float(), targets)
 
     def step(self, tokens: torch.Tensor, hidden: torch.Tensor,
              z: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:

@@ -65,6 +65,26 @@ def peak_rss_mb() -> float:
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
 
+def release_free_memory() -> bool:
+    """Hand the heap's free pages back to the operating system (glibc's malloc_trim; elsewhere
+    nothing happens). A training step's tensors of many sizes leave the heap fragmented: the
+    pages stay resident though nothing uses them. Trimming before each validation and checkpoint,
+    whose buffers would otherwise come on top, lowers the peak; it costs a few milliseconds, so
+    it is not done every step. Returns whether it could trim."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    try:
+        trim = ctypes.CDLL(name).malloc_trim if name else None
+    except (OSError, AttributeError):
+        trim = None
+    if trim is None:
+        return False
+    trim(0)
+    return True
+
+
 def _silent(*args, **kwargs) -> None:
     return None
 
@@ -343,6 +363,7 @@ class TrainingLoop:
     def _checkpoint_on_main(self, evaluate: bool) -> dict | None:
         state, run = self.state, self.run_dir
         state.elapsed_seconds = time.perf_counter() - self.run_started
+        release_free_memory()  # the steps' freed pages, before validation and saving add theirs
         if not all(bool(torch.isfinite(p).all()) for p in self.model.parameters()):
             raise self._diverged("the weights became NaN or infinite", state.step)
         metrics = None
@@ -361,6 +382,8 @@ class TrainingLoop:
             run.log({"step": state.step, "epoch": state.epoch, "split": "valid", **metrics,
                      "best": is_best})
         is_best = is_best or not run.best.exists()
+        if evaluate:
+            release_free_memory()  # and validation's, before the checkpoint's buffers
         run.save(self.model, self.tokenizer, self.cfg, state, self.optimizer, is_best)
         self.last_saved_step = state.step
         return metrics
@@ -383,6 +406,7 @@ class TrainingLoop:
                                   f"({self.cfg.kl_schedule} schedule): the model is not a VAE at "
                                   "beta = 1 yet; train longer or shorten the KL warm-up")
             echo(f"warning: {summary['warning']}")
+        release_free_memory()
         final = evaluate_bound(self.model, self.valid_split, seed=self.cfg.seed)
         summary.update(best_valid_neg_elbo_per_sentence=state.best_neg_elbo, last_valid=final)
         latent_dim = self.model_cfg.latent_dim if self.model_cfg.has_latent else 0

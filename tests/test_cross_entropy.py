@@ -57,3 +57,40 @@ def test_extreme_logits_stay_finite():
     assert torch.isfinite(nll).all() and torch.isfinite(logits.grad).all()
     nll = nll.detach()
     assert float(nll[0]) == pytest.approx(2e4) and float(nll[1]) == pytest.approx(0.0)
+
+
+@pytest.mark.parametrize("cutoffs", [[10], [10, 30]])
+def test_the_adaptive_softmax_cross_entropy_equals_torchs_layer(cutoffs):
+    from sentvae.cross_entropy import adaptive_cross_entropy
+
+    torch.manual_seed(len(cutoffs))
+    layer = torch.nn.AdaptiveLogSoftmaxWithLoss(16, 60, cutoffs=cutoffs, div_value=2.0, head_bias=True)
+    hidden = torch.randn(300, 16, requires_grad=True)
+    targets = torch.randint(60, (300,))
+    targets[:3] = torch.tensor([0, 59, cutoffs[-1]])  # the first id, the last, a cluster's first
+    upstream = torch.randn(300)
+
+    ours = adaptive_cross_entropy(layer, hidden, targets)
+    (ours * upstream).sum().backward()
+    ours_grads = [hidden.grad.clone()] + [p.grad.clone() for p in layer.parameters()]
+    hidden.grad = None
+    layer.zero_grad(set_to_none=True)
+    theirs = -layer(hidden, targets).output
+    (theirs * upstream).sum().backward()
+    theirs_grads = [hidden.grad] + [p.grad for p in layer.parameters()]
+    assert ours.dtype == torch.float32 and ours.shape == (300,)
+    torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=1e-5)
+    for mine, reference in zip(ours_grads, theirs_grads):
+        torch.testing.assert_close(mine, reference, atol=1e-5, rtol=1e-5)
+    with torch.no_grad():  # evaluation: the same values, no graph
+        torch.testing.assert_close(adaptive_cross_entropy(layer, hidden, targets), theirs.detach(),
+                                   atol=1e-5, rtol=1e-5)
+
+
+def test_an_adaptive_softmax_cluster_no_target_falls_in_is_skipped():
+    from sentvae.cross_entropy import adaptive_cross_entropy
+
+    layer = torch.nn.AdaptiveLogSoftmaxWithLoss(8, 40, cutoffs=[10, 20], div_value=2.0)
+    hidden, targets = torch.randn(5, 8), torch.tensor([1, 2, 3, 25, 39])  # none in [10, 20)
+    torch.testing.assert_close(adaptive_cross_entropy(layer, hidden, targets),
+                               -layer(hidden, targets).output, atol=1e-5, rtol=1e-5)
