@@ -152,7 +152,7 @@ def config_differences(args, spec: ModelSpec, files: dict[str, str]) -> list[str
     """
     import yaml
 
-    from sentvae.config import load_config
+    from sentvae.config import load_config, resolve_output_layer
 
     run_dir = Path(args.work_dir) / spec.name
     overrides = [f"train.train_file={files['train']}", f"train.valid_file={files['valid']}",
@@ -163,8 +163,11 @@ def config_differences(args, spec: ModelSpec, files: dict[str, str]) -> list[str
     if args.max_epochs:
         overrides.append(f"max_epochs={args.max_epochs}")
     model_cfg, train_cfg = load_config(args.config, overrides + spec.overrides + list(args.set))
-    expected = {"model": vars(model_cfg), "train": vars(train_cfg)}
     saved = yaml.safe_load((run_dir / "config.resolved.yaml").read_text(encoding="utf-8"))
+    # The run saved its output layer as resolved for its vocabulary ("auto" -> "full"/"adaptive").
+    model_cfg.vocab_size = saved.get("model", {}).get("vocab_size", model_cfg.vocab_size)
+    resolve_output_layer(model_cfg, train_cfg.tokenizer)
+    expected = {"model": vars(model_cfg), "train": vars(train_cfg)}
     differences = []
     for section, values in expected.items():
         for key, value in values.items():

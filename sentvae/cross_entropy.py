@@ -69,8 +69,8 @@ def adaptive_cross_entropy(layer: torch.nn.AdaptiveLogSoftmaxWithLoss, hidden: t
     nll = hidden.new_zeros(len(targets), dtype=torch.float32)  # (N,) the clusters' parts
     for i, (low, high) in enumerate(zip(layer.cutoffs[:-1], layer.cutoffs[1:])):
         rows = ((targets >= low) & (targets < high)).nonzero()[:, 0]  # (n_i,)
-        if rows.numel() == 0:
-            continue
+        # An empty cluster still runs (on 0 rows): its parameters then get a zero gradient, as
+        # DistributedDataParallel needs every parameter to get one on every rank and step.
         head_targets[rows] = shortlist + i
         cluster_logits = layer.tail[i](hidden.index_select(0, rows)).float()  # (n_i, high - low)
         nll = nll.index_add(0, rows, cross_entropy(cluster_logits, targets[rows] - low))

@@ -87,10 +87,16 @@ def test_the_adaptive_softmax_cross_entropy_equals_torchs_layer(cutoffs):
                                    atol=1e-5, rtol=1e-5)
 
 
-def test_an_adaptive_softmax_cluster_no_target_falls_in_is_skipped():
+def test_an_adaptive_softmax_cluster_no_target_falls_in_scores_right_and_still_gets_a_gradient():
+    # DistributedDataParallel needs a gradient for every parameter on every rank: a rank whose
+    # rows have no word of a cluster must still give that cluster's parameters one (zeros).
     from sentvae.cross_entropy import adaptive_cross_entropy
 
     layer = torch.nn.AdaptiveLogSoftmaxWithLoss(8, 40, cutoffs=[10, 20], div_value=2.0)
     hidden, targets = torch.randn(5, 8), torch.tensor([1, 2, 3, 25, 39])  # none in [10, 20)
-    torch.testing.assert_close(adaptive_cross_entropy(layer, hidden, targets),
-                               -layer(hidden, targets).output, atol=1e-5, rtol=1e-5)
+    nll = adaptive_cross_entropy(layer, hidden, targets)
+    torch.testing.assert_close(nll, -layer(hidden, targets).output, atol=1e-5, rtol=1e-5)
+    nll.sum().backward()
+    for parameter in layer.tail[0].parameters():
+        assert parameter.grad is not None and torch.count_nonzero(parameter.grad) == 0
+    assert all(torch.count_nonzero(p.grad) > 0 for p in layer.tail[1].parameters())
