@@ -133,3 +133,22 @@ def test_fit_prior_tries_both_covariances_and_keeps_the_best(trained_run, tmp_pa
     assert main(["fit-prior", "-m", str(tmp_path / "run"), "--components", "", "--full-components", ""]) == 2
     assert "both empty" in _one_error_line(capsys)
     assert VAEPipeline.from_pretrained(tmp_path / "run").prior.label == prior.label
+
+
+def test_the_demo_trains_then_shows_samples_reconstructions_and_an_interpolation(tmp_path, capsys):
+    from sentvae.cli import main
+
+    overrides = [item for kv in TINY_MODEL + TINY_TRAIN + ["train.max_steps=30", "train.eval_every=30",
+                                                          "train.builtin_train_size=600"]
+                 for item in ("--set", kv)]
+    assert main(["demo", "--out", str(tmp_path / "demo"), "--quiet", *overrides]) == 0
+    out = capsys.readouterr().out
+    assert "ten sentences from the prior (greedy decoding of z drawn from the mixture fitted" in out
+    assert "grammatical:" in out and "% of 1,000 prior samples" in out
+    rebuilt = [line for line in out.splitlines() if line.startswith(("  same  ", "  DIFF  "))]
+    assert len(rebuilt) == 5
+    exact = next(line for line in out.splitlines() if line.startswith("exact: "))
+    assert exact.endswith("of 200 test sentences come back word for word")
+    assert "interpolation between" in out
+    positions = [line.split()[0] for line in out.split("interpolation between")[1].splitlines()[3:]]
+    assert positions[0] == "0.00" and positions[-1] == "1.00" and len(positions) == 8

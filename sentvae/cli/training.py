@@ -78,11 +78,18 @@ def cmd_demo(args) -> int:
     vae = VAEPipeline.from_pretrained(args.out)
     samples = vae.sample(1000, seed=0)
     share = sum(is_grammatical(s.text) for s in samples) / len(samples)
-    print("\nten sentences from the prior (greedy decoding of z ~ N(0, I)):")
+    prior = "the mixture fitted to the training codes" if vae.prior is not None else "N(0, I)"
+    print(f"\nten sentences from the prior (greedy decoding of z drawn from {prior}):")
     for s in samples[:10]:
         print(f"  {'ok ' if is_grammatical(s.text) else 'BAD'}  {s.text}")
     print(f"grammatical: {100 * share:.1f}% of 1,000 prior samples")
-    test = [s.text for s in splits(train=1, valid=1, test=50, seed=train_cfg.seed + 1)["test"]]
+    test = [s.text for s in splits(train=1, valid=1, test=200, seed=train_cfg.seed + 1)["test"]]
+    rebuilt = vae.reconstruct(test)  # greedy from the posterior means
+    exact = sum(r.text == t for r, t in zip(rebuilt, test)) / len(test)
+    print("\nreconstructions of new sentences (greedy decoding of the posterior mean):")
+    for r, t in zip(rebuilt[:5], test[:5]):
+        print(f"  {'same' if r.text == t else 'DIFF'}  {t}\n        -> {r.text}")
+    print(f"exact: {100 * exact:.1f}% of {len(test)} test sentences come back word for word")
     first, second = test[0], next(t for t in test[1:] if len(t.split()) != len(test[0].split()))
     print(f"\ninterpolation between\n  A: {first}\n  B: {second}")
     for r in vae.interpolate(first, second, steps=8):
