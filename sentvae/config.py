@@ -226,7 +226,10 @@ class TrainConfig:
     # --- run --------------------------------------------------------------------------------
     seed: int = 0
     device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1", ...
-    threads: int = 0  # torch intra-op threads; 0: leave torch's default
+    # torch intra-op threads per process; 0 ("auto"): the cores this process may use, divided among
+    # the processes on this machine (distributed.threads_per_process: on a CPU one process with
+    # every core trains fastest, benchmarks/results/threads.md).
+    threads: int = 0
     out_dir: str = "runs/default"
 
     def validate(self) -> None:

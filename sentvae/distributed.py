@@ -93,6 +93,22 @@ def shutdown(world: World) -> None:
         dist.destroy_process_group()
 
 
+def threads_per_process(requested: int) -> int:
+    """torch intra-op threads for this process: `requested`, or for 0 ("auto") the cores this
+    process may run on, shared among the processes on this machine (torchrun's LOCAL_WORLD_SIZE).
+
+    Why all the cores in one process and not one process per core (benchmarks/threads.py, a 2-core
+    AVX2 VM, PTB, `sentvae train`): 2 threads trained at 1.29x the speed of 1 thread at the anchor
+    size and 1.65x at configs/ptb.yaml's, 2 gloo processes of 1 thread at 0.55x and 0.70x: their
+    per-step all-reduce of every gradient costs more than halving the batch saves. `--nproc` is
+    for more than one GPU.
+    """
+    if requested:
+        return requested
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores // int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+
+
 def wrap(model: torch.nn.Module, world: World, device: torch.device) -> torch.nn.Module:
     """The module to call in training: DDP over `model` when distributed, `model` otherwise."""
     if not world.distributed:

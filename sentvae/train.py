@@ -30,7 +30,7 @@ from .checkpoint import (TOKENIZER_FILE, WEIGHTS_FILE, check_tokenizer_matches, 
                          read_model_config, resolve_checkpoint)
 from .config import ModelConfig, TrainConfig, resolve_output_layer
 from .data import EncodedSplit, bucketed_batches, iterate
-from .distributed import World, init_world, shutdown, wrap
+from .distributed import World, init_world, shutdown, threads_per_process, wrap
 from .errors import CheckpointError, SentvaeError
 from .latent import fit_code_prior
 from .likelihood import evaluate_bound
@@ -97,12 +97,15 @@ def total_steps(train_cfg: TrainConfig, steps_per_epoch: int) -> int:
     return steps
 
 
+def thread_note(threads: int) -> str:
+    return f" ({threads} thread{'' if threads == 1 else 's'})"
+
+
 def train(model_cfg: ModelConfig, train_cfg: TrainConfig, resume: bool = False,
           progress: bool = True, echo=print) -> dict:
     """Train a sentence VAE (or the language-model baseline); return (and write) its summary."""
     started = time.perf_counter()
-    if train_cfg.threads:
-        torch.set_num_threads(train_cfg.threads)
+    torch.set_num_threads(threads_per_process(train_cfg.threads))
     device = resolve_device(train_cfg.device)
     world = init_world(device)
     if device.type == "cuda" and world.distributed:
@@ -188,6 +191,7 @@ class TrainingLoop:
         self.session_tokens, self.train_seconds = 0, 0.0  # over optimisation steps only
         echo(f"data: {len(self.train_split):,} train / {len(self.valid_split):,} valid sentences, "
              f"vocabulary {tokenizer.vocab_size:,}; {self.total_steps:,} steps on {device}"
+             f"{thread_note(torch.get_num_threads()) if device.type == 'cpu' else ''}"
              f"{' (bf16 autocast)' if self.bf16 else ''}; "
              f"{sum(p.numel() for p in model.parameters()):,} parameters")
         if world.distributed:
@@ -394,7 +398,8 @@ class TrainingLoop:
         summary = {"stopped": self.stop_reason, "steps": state.step, "epochs": state.epoch,
                    "out_dir": str(run.dir), "wall_seconds": wall_seconds,
                    "train_tokens_per_s": self.session_tokens / max(self.train_seconds, 1e-9),
-                   "train_seconds": self.train_seconds, "bf16": self.bf16, "final_beta": self.beta}
+                   "train_seconds": self.train_seconds, "bf16": self.bf16, "final_beta": self.beta,
+                   "threads": torch.get_num_threads()}
         if self.stop_reason == "interrupted":
             summary["signal"] = self.stop.name
             echo(f"interrupted ({self.stop.name}) at step {state.step}; resumable checkpoint saved "

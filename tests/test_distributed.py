@@ -56,3 +56,16 @@ def test_two_processes_match_one_process(tmp_path, extra):
     # Only rank 0 wrote: one log, checkpoints written once per evaluation.
     logs = (tmp_path / "two" / "metrics.jsonl").read_text().splitlines()
     assert sum('"split": "valid"' in line for line in logs) == 2
+
+
+def test_auto_threads_share_the_cores_this_process_may_use_among_the_local_processes(monkeypatch):
+    from sentvae import distributed
+
+    monkeypatch.setattr(distributed.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
+    assert distributed.threads_per_process(0) == 4
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    assert distributed.threads_per_process(0) == 2
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "8")
+    assert distributed.threads_per_process(0) == 1  # never 0
+    assert distributed.threads_per_process(3) == 3  # an explicit count wins

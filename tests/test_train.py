@@ -126,6 +126,7 @@ def test_a_test_file_is_scored_with_the_best_checkpoint(tmp_path):
     records = [json.loads(l) for l in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [r["split"] for r in records].count("test") == 1
     assert 10 < summary["peak_rss_mb"] < 100_000
+    assert summary["threads"] == train_cfg.threads == 1  # the tiny configs' explicit count
 
 
 def test_an_adaptive_softmax_model_trains_and_round_trips(tmp_path):
