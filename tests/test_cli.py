@@ -150,5 +150,8 @@ def test_the_demo_trains_then_shows_samples_reconstructions_and_an_interpolation
     exact = next(line for line in out.splitlines() if line.startswith("exact: "))
     assert exact.endswith("of 200 test sentences come back word for word")
     assert "interpolation between" in out
-    positions = [line.split()[0] for line in out.split("interpolation between")[1].splitlines()[3:]]
-    assert positions[0] == "0.00" and positions[-1] == "1.00" and len(positions) == 8
+    lines = out.split("interpolation between")[1].splitlines()[3:]
+    positions = [line.split()[0] for line in lines[:8]]
+    assert positions[0] == "0.00" and positions[-1] == "1.00"
+    assert lines[8].startswith("ends: A ") and lines[8].endswith("of 8 points grammatical")
+    assert len(lines) == 9

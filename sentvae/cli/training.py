@@ -92,8 +92,13 @@ def cmd_demo(args) -> int:
     print(f"exact: {100 * exact:.1f}% of {len(test)} test sentences come back word for word")
     first, second = test[0], next(t for t in test[1:] if len(t.split()) != len(test[0].split()))
     print(f"\ninterpolation between\n  A: {first}\n  B: {second}")
-    for r in vae.interpolate(first, second, steps=8):
+    points = vae.interpolate(first, second, steps=8)
+    for r in points:
         print(f"  {r.position:.2f}  {r.text}")
+    ends = [("A", first, points[0].text), ("B", second, points[-1].text)]
+    print("ends: " + "; ".join(f"{name} {'comes back' if text == point else 'does not come back'}"
+                               for name, text, point in ends)
+          + f"; {sum(is_grammatical(r.text) for r in points)} of {len(points)} points grammatical")
     return 0
 
 
