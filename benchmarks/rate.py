@@ -167,8 +167,8 @@ def markdown(payload: dict) -> str:
     num = lambda v, d=2: "n/a" if v is None else f"{v:,.{d}f}"  # noqa: E731
     hw = payload["hardware"]
     lines = ["| point | KL | IW-NLL N(0, I) / fitted | exact recon. | BLEU | grammatical samples N(0, I) / fitted "
-             "| distinct-2 N(0, I) / fitted | interp. ends / grammatical points | goals met |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|:---:|"]
+             "| distinct-2 N(0, I) / fitted | interp. ends / grammatical points | goals met | training min |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|:---:|---:|"]
     for row in payload["points"]:
         met = goals_met(row)
         lines.append(f"| {row['title']} | {num(row['kl'])} | {num(row['iw_nll'])} / {num(row['iw_nll_fitted_prior'])} | "
@@ -176,36 +176,54 @@ def markdown(payload: dict) -> str:
                      f"{pct(row['standard_prior_grammatical'])} / {pct(row['fitted_prior_grammatical'])} | "
                      f"{num(row['standard_prior_distinct_2'], 3)} / {num(row['fitted_prior_distinct_2'], 3)} | "
                      f"{pct(row['interpolation_endpoint_exact_match'])} / {pct(row['interpolation_grammatical_points'])} | "
-                     f"{sum(met.values())}/{len(met)} |")
+                     f"{sum(met.values())}/{len(met)} | {num(row.get('training_minutes'), 1)} |")
     lines += ["", f"Built-in corpus test split ({payload['test_sentences']:,} sentences), nats per sentence; "
               f"IW-NLL with K = {payload['iw_samples']}; {payload['prior_samples']:,} greedy prior samples per "
               f"prior; {payload['interpolation_pairs']} interpolations of 8 points. Goals: exact reconstruction "
               ">= 90%, grammatical fitted-prior samples >= 95%, grammatical interpolation points >= 95%. "
               f"{hw['cpu']} ({hw['instruction_set']}), {payload['parallel']} trainings at a time, one thread each; "
-              f"{payload['minutes']:.1f} minutes in all; {payload['date']}.", "",
+              f"training minutes per point as its run recorded them; this command {payload['minutes']:.1f} "
+              f"minutes{' (finished trainings and evaluations reused)' if payload.get('reused') else ''}; "
+              f"{payload['date']}.", "",
               f"Command: `{payload['command']}`", ""]
     return "\n".join(lines)
 
 
+def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The points no other point beats on both coordinates (higher is better), sorted by x."""
+    front = [p for p in points
+             if not any(q[0] >= p[0] and q[1] >= p[1] and q != p for q in points)]
+    return sorted(set(front))
+
+
 def plot(payload: dict, out_png: Path) -> None:
-    """Reconstruction exact match (x) against grammatical prior samples (y), one curve per prior."""
+    """Reconstruction exact match (x) against grammatical prior samples (y): every point under
+    both priors, and each prior's frontier (the points no other point beats on both)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = sorted(payload["points"], key=lambda r: r["kl"])
-    figure, axis = plt.subplots(figsize=(7, 5))
-    for key, label in (("standard_prior_grammatical", "N(0, I)"), ("fitted_prior_grammatical", "fitted mixture")):
-        points = [(100 * r["reconstruction_exact_match"], 100 * r[key], r["point"]) for r in rows if r[key] is not None]
-        axis.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=f"samples from {label}")
-        for x, y, name in points:
-            axis.annotate(name, (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    figure, axis = plt.subplots(figsize=(8, 5.5))
+    for key, label, colour in (("standard_prior_grammatical", "N(0, I)", "tab:blue"),
+                               ("fitted_prior_grammatical", "fitted mixture", "tab:orange")):
+        points = [(100 * r["reconstruction_exact_match"], 100 * r[key]) for r in payload["points"]
+                  if r[key] is not None]
+        axis.scatter([p[0] for p in points], [p[1] for p in points], color=colour, alpha=0.6,
+                     label=f"samples from {label}")
+        front = pareto_front(points)
+        axis.plot([p[0] for p in front], [p[1] for p in front], color=colour, label=f"{label}: frontier")
+    for r in payload["points"]:  # each point named once, at its fitted-prior position
+        y = r["fitted_prior_grammatical"] if r["fitted_prior_grammatical"] is not None else r["standard_prior_grammatical"]
+        axis.annotate(r["point"], (100 * r["reconstruction_exact_match"], 100 * y), fontsize=6,
+                      xytext=(3, 3), textcoords="offset points")
+    axis.axvline(100 * GOALS["reconstruction_exact_match"], color="grey", linestyle=":", linewidth=1)
+    axis.axhline(100 * GOALS["fitted_prior_grammatical"], color="grey", linestyle=":", linewidth=1)
     axis.set_xlabel("exact reconstruction of test sentences (%)")
     axis.set_ylabel("grammatical greedy prior samples (%)")
-    axis.set_title("Rate trade-off on the built-in corpus (points ordered by KL)")
+    axis.set_title("Rate trade-off on the built-in corpus (dotted: the goals)")
     axis.grid(alpha=0.3)
-    axis.legend()
+    axis.legend(fontsize=8, loc="lower left")
     figure.tight_layout()
     figure.savefig(out_png, dpi=120)
     plt.close(figure)
@@ -243,6 +261,8 @@ def main(argv=None) -> int:
         echo(f"{name}: evaluating")
         evaluations[name] = score_point(args, name)
         rows.append(point_row(name, evaluations[name]))
+        summary = read_run_summary(Path(args.work_dir) / name)
+        rows[-1]["training_minutes"] = summary["wall_seconds"] / 60 if summary else None
     payload = {"benchmark": "rate", "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                "command": "python " + shlex.join([relative(sys.argv[0]), *(sys.argv[1:] if argv is None else argv)]),
                "training_commands": commands, "hardware": hardware(), "parallel": args.parallel,
@@ -250,7 +270,7 @@ def main(argv=None) -> int:
                "interpolation_pairs": args.interpolation_pairs,
                "test_sentences": evaluations[names[0]]["sentences"], "points": rows,
                "goals": {row["point"]: goals_met(row) for row in rows},
-               "minutes": (time.perf_counter() - started) / 60}
+               "minutes": (time.perf_counter() - started) / 60, "reused": args.reuse}
     name = "rate_quick" if args.quick else "rate"
     json_path, md_path = write_results(name, payload, markdown(payload), args.results_dir)
     plot(payload, Path(args.results_dir) / f"{name}.png")

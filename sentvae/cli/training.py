@@ -90,8 +90,13 @@ def cmd_demo(args) -> int:
     for r, t in zip(rebuilt[:5], test[:5]):
         print(f"  {'same' if r.text == t else 'DIFF'}  {t}\n        -> {r.text}")
     print(f"exact: {100 * exact:.1f}% of {len(test)} test sentences come back word for word")
-    first, second = test[0], next(t for t in test[1:] if len(t.split()) != len(test[0].split()))
-    print(f"\ninterpolation between\n  A: {first}\n  B: {second}")
+    # Two sentences of different lengths, preferably ones that come back from their codes (so that
+    # the path starts and ends at them); said which, since that is a choice.
+    back = [t for r, t in zip(rebuilt, test) if r.text == t]
+    pool, why = (back, "the first two that come back from their codes") if len(back) >= 2 else (test, "the first two")
+    first = pool[0]
+    second = next((t for t in pool[1:] if len(t.split()) != len(first.split())), pool[1])
+    print(f"\ninterpolation between {why} of those sentences (of different lengths)\n  A: {first}\n  B: {second}")
     points = vae.interpolate(first, second, steps=8)
     for r in points:
         print(f"  {r.position:.2f}  {r.text}")
