@@ -57,6 +57,7 @@ class ModelConfig:
     use_latent: bool = True
     latent_every_step: bool = True  # concatenate z to the decoder input embedding at every step
     tie_embeddings: bool = False  # output projection shares the decoder embedding (needs embed_dim == decoder_hidden_dim)
+    share_embeddings: bool = False  # the encoder reads the decoder's embedding table (one V x E table instead of two)
     # Adaptive softmax (Grave et al. 2017): ids below the first cutoff get a full-size output row;
     # rarer ids share clusters with smaller projections (size H / div^i). [] = the full softmax.
     # Word vocabularies are ordered by frequency, so e.g. [2000, 6000] on a 10k vocabulary.

@@ -177,6 +177,8 @@ class SentenceVAE(nn.Module):
         self.cfg = cfg
         self.encoder = Encoder(cfg) if cfg.has_latent else None
         self.decoder = Decoder(cfg)
+        if self.encoder is not None and cfg.share_embeddings:
+            self.encoder.embedding = self.decoder.embedding  # one table, trained by both
 
     @property
     def device(self) -> torch.device:
@@ -187,7 +189,9 @@ class SentenceVAE(nn.Module):
         parameters stay the same objects, so an optimizer and a DDP wrapper keep working)."""
         fresh = Decoder(self.cfg).to(self.device)
         with torch.no_grad():
-            for mine, new in zip(self.decoder.parameters(), fresh.parameters()):
+            for (name, mine), new in zip(self.decoder.named_parameters(), fresh.parameters()):
+                if name == "embedding.weight" and self.cfg.share_embeddings and self.encoder is not None:
+                    continue  # the pretrained encoder's table too: kept
                 mine.copy_(new)
 
     def posterior(self, tokens: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

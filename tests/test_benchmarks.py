@@ -213,3 +213,25 @@ def test_levers_benchmark_trains_the_baseline_and_the_lever_and_compares_them(tm
     again = run("levers.py", options)  # the runs exist: refused without --reuse, kept with it
     assert again.returncode == 2 and "--reuse" in again.stderr
     assert run("levers.py", options + ["--reuse"]).returncode == 0
+
+
+def test_a_lever_with_its_own_baseline_is_compared_with_the_shipped_defaults(tmp_path):
+    data = tmp_path / "ptb"
+    data.mkdir()
+    for name, sentences in splits(train=300, valid=40, test=0, seed=4).items():
+        if name != "test":
+            (data / f"ptb.{name}.txt").write_text("".join(f" {s.text} \n" for s in sentences))
+    options = ["--data", str(data), "--lever", "share_embeddings", "--epochs", "1",
+               "--work-dir", str(tmp_path / "work"), "--results-dir", str(tmp_path / "results")]
+    for override in TINY:
+        options += ["--set", override]
+    result = run("levers.py", options)
+    assert result.returncode == 0, result.stderr[-2000:]
+    entry = json.loads((tmp_path / "results" / "levers.json").read_text())["share_embeddings"]
+    assert set(entry["runs"]) == {"defaults", "share_embeddings"}
+    base, lever = entry["runs"]["defaults"], entry["runs"]["share_embeddings"]
+    assert "model.share_embeddings=true" not in base["overrides"]
+    assert "model.share_embeddings=true" in lever["overrides"]
+    assert base["training"]["peak_rss_mb"] > 0 and lever["training"]["peak_rss_mb"] > 0
+    markdown = (tmp_path / "results" / "levers.md").read_text()
+    assert "share one embedding table" in markdown and " / " in markdown.splitlines()[2]

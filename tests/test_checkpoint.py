@@ -62,3 +62,19 @@ def test_run_directory_resolves_to_best(trained_run):
 def test_not_a_checkpoint(tmp_path):
     with pytest.raises(CheckpointError, match="not a checkpoint"):
         VAEPipeline.from_pretrained(tmp_path)
+
+
+def test_a_model_with_shared_embeddings_round_trips_and_still_shares(tmp_path):
+    from sentvae.config import ModelConfig
+    from sentvae.model import SentenceVAE
+    from sentvae.tokenizer import TextTokenizer
+
+    tokenizer = TextTokenizer.train(["a b c .", "b c d ."], kind="word")
+    cfg = ModelConfig(vocab_size=tokenizer.vocab_size, embed_dim=8, encoder_hidden_dim=8,
+                      decoder_hidden_dim=8, latent_dim=4, share_embeddings=True)
+    model = SentenceVAE(cfg).eval()
+    save_checkpoint(tmp_path / "ckpt", model, tokenizer)
+    loaded, _ = load_checkpoint(tmp_path / "ckpt")
+    assert loaded.cfg.share_embeddings
+    assert loaded.encoder.embedding.weight is loaded.decoder.embedding.weight
+    torch.testing.assert_close(loaded.decoder.embedding.weight, model.decoder.embedding.weight)

@@ -235,3 +235,19 @@ def test_the_latent_changes_the_decoder():
     tokens, lengths = collate(BATCH)
     z = torch.zeros(4, 6)
     assert not torch.allclose(model(tokens, lengths, z=z).rec, model(tokens, lengths, z=z + 3).rec)
+
+
+def test_shared_embeddings_are_one_table_used_by_both_and_kept_by_a_decoder_reset():
+    separate, shared = tiny(), tiny(share_embeddings=True)
+    assert shared.encoder.embedding.weight is shared.decoder.embedding.weight
+    saved = sum(p.numel() for p in separate.parameters()) - sum(p.numel() for p in shared.parameters())
+    assert saved == V * 12
+    tokens, lengths = collate(BATCH)
+    for model in (separate, shared):  # a loss of the posterior only reaches the table through the encoder
+        model.posterior(tokens, lengths)[0].sum().backward()
+    assert separate.decoder.embedding.weight.grad is None
+    assert shared.decoder.embedding.weight.grad[5].abs().sum() > 0  # id 5 is in the batch
+    table = shared.decoder.embedding.weight.detach().clone()
+    shared.reset_decoder()
+    assert torch.equal(shared.decoder.embedding.weight, table), "the pretrained encoder's table is kept"
+    assert shared.encoder.embedding.weight is shared.decoder.embedding.weight
