@@ -189,14 +189,19 @@ def test_generation_benchmark_reports_ptb_examples_and_decoding_speed(tmp_path, 
     assert not out.exists()  # the built-in corpus results are not overwritten
 
 
-def test_levers_benchmark_trains_the_baseline_and_the_lever_and_compares_them(tmp_path):
+def _levers_options(tmp_path, lever: str) -> list[str]:
+    """levers.py options for `lever` on a tiny PTB-layout folder of built-in sentences."""
     data = tmp_path / "ptb"
     data.mkdir()
     for name, sentences in splits(train=300, valid=40, test=0, seed=4).items():
         if name != "test":
             (data / f"ptb.{name}.txt").write_text("".join(f" {s.text} \n" for s in sentences))
-    options = ["--data", str(data), "--lever", "batch_128", "--epochs", "1",
-               "--work-dir", str(tmp_path / "work"), "--results-dir", str(tmp_path / "results")]
+    return ["--data", str(data), "--lever", lever, "--epochs", "1",
+            "--work-dir", str(tmp_path / "work"), "--results-dir", str(tmp_path / "results")]
+
+
+def test_levers_benchmark_trains_the_baseline_and_the_lever_and_compares_them(tmp_path):
+    options = _levers_options(tmp_path, "batch_128")
     for override in TINY:
         if not override.startswith("train.batch_size"):  # the lever's own setting must stand
             options += ["--set", override]
@@ -216,13 +221,7 @@ def test_levers_benchmark_trains_the_baseline_and_the_lever_and_compares_them(tm
 
 
 def test_a_lever_with_its_own_baseline_is_compared_with_the_shipped_defaults(tmp_path):
-    data = tmp_path / "ptb"
-    data.mkdir()
-    for name, sentences in splits(train=300, valid=40, test=0, seed=4).items():
-        if name != "test":
-            (data / f"ptb.{name}.txt").write_text("".join(f" {s.text} \n" for s in sentences))
-    options = ["--data", str(data), "--lever", "share_embeddings", "--epochs", "1",
-               "--work-dir", str(tmp_path / "work"), "--results-dir", str(tmp_path / "results")]
+    options = _levers_options(tmp_path, "share_embeddings")
     for override in TINY:
         options += ["--set", override]
     result = run("levers.py", options)
