@@ -155,7 +155,9 @@ def point_row(name: str, results: dict) -> dict:
             "fitted_prior_distinct_2": priors.get("fitted", {}).get("distinct_2"),
             "interpolation_endpoint_exact_match": interpolation["endpoint_exact_match"],
             "interpolation_grammatical_points": interpolation["grammatical_points"],
-            "steps": results["training"]["steps"], "final_beta": results["training"].get("final_beta")}
+            "steps": results["training"]["steps"], "final_beta": results["training"].get("final_beta"),
+            # absent from evaluations cached before it existed
+            "exact_match_by_length": results.get("reconstruction_exact_match_by_length")}
 
 
 def goals_met(row: dict) -> dict[str, bool]:
@@ -186,6 +188,17 @@ def markdown(payload: dict) -> str:
               f"minutes{' (finished trainings and evaluations reused)' if payload.get('reused') else ''}; "
               f"{payload['date']}.", "",
               f"Command: `{payload['command']}`", ""]
+    by_length = [row for row in payload["points"] if row.get("exact_match_by_length")]
+    if by_length:
+        buckets = list(by_length[0]["exact_match_by_length"])
+        lines += ["Exact reconstruction by sentence length (words), where the evaluation recorded it:", "",
+                  "| point | " + " | ".join(f"{b} words" for b in buckets) + " |",
+                  "|---|" + "---:|" * len(buckets)]
+        for row in by_length:
+            cells = [row["exact_match_by_length"].get(b) for b in buckets]
+            lines.append(f"| {row['title']} | " + " | ".join(
+                "n/a" if c is None else f"{100 * c['exact_match']:.0f}% of {c['sentences']}" for c in cells) + " |")
+        lines.append("")
     return "\n".join(lines)
 
 

@@ -214,6 +214,10 @@ def format_table(results: dict) -> str:
     rows += [("reconstruction exact match (posterior mean, greedy)",
               _fmt(None if results.get("reconstruction_exact_match") is None
                    else 100 * results["reconstruction_exact_match"]) + ("%" if latent else ""))]
+    by_length = results.get("reconstruction_exact_match_by_length") or {}
+    if by_length:
+        rows += [("  by length (tokens): " + ", ".join(by_length), " / ".join(
+            f"{100 * bucket['exact_match']:.0f}% of {bucket['sentences']:,}" for bucket in by_length.values()))]
     rows += _generation_rows(results.get("generation"))
     if "distinct_1" in results:
         n, strategy = results["prior_samples"], results["prior_strategy"]

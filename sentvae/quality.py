@@ -28,6 +28,22 @@ from .metrics import corpus_bleu, distinct_n, self_bleu
 from .pipeline import VAEPipeline
 
 
+LENGTH_BUCKETS = ((1, 7), (8, 11), (12, 15), (16, None))  # tokens per sentence (words, for a word tokenizer)
+
+
+def exact_match_by_length(lengths: np.ndarray, same: list[bool]) -> dict[str, dict]:
+    """Share of exact reconstructions per length bucket: {"1-7": {"sentences", "exact_match"}, ...};
+    a bucket with no sentence is left out."""
+    same_array = np.asarray(same, dtype=bool)
+    buckets = {}
+    for low, high in LENGTH_BUCKETS:
+        inside = (lengths >= low) & (lengths <= (high if high is not None else np.iinfo(np.int64).max))
+        if inside.any():
+            buckets[f"{low}-{high}" if high is not None else f"{low}+"] = {
+                "sentences": int(inside.sum()), "exact_match": float(same_array[inside].mean())}
+    return buckets
+
+
 def reconstruction_bleu(vae: VAEPipeline, split: EncodedSplit, posterior: tuple | None = None,
                         max_sentences: int | None = None, batch_size: int = 256) -> dict:
     """Corpus BLEU (0-100) of greedy decodes of the posterior means against the input sentences.
@@ -51,9 +67,10 @@ def reconstruction_bleu(vae: VAEPipeline, split: EncodedSplit, posterior: tuple 
         bleu = corpus_bleu(hypotheses, references)
     finally:
         sacrebleu_logger.setLevel(level)
-    exact = sum(h == r for h, r in zip(hypotheses, references)) / len(references)
+    same = [h == r for h, r in zip(hypotheses, references)]
     return {"reconstruction_bleu": bleu,
-            "reconstruction_exact_match": exact, "reconstruction_sentences": len(references),
+            "reconstruction_exact_match": sum(same) / len(references), "reconstruction_sentences": len(references),
+            "reconstruction_exact_match_by_length": exact_match_by_length(split.lengths[order], same),
             "examples": [{"input": r, "output": h} for r, h in zip(references[::max(1, len(order) // 5)],
                                                                  hypotheses[::max(1, len(order) // 5)])][:5]}
 

@@ -181,8 +181,24 @@ def test_evaluate_reports_every_metric(trained_vae, small_split):
     assert results["nll_per_sentence"] < results["neg_elbo_per_sentence"] + 0.5
     assert 0 <= results["active_units"] <= trained_vae.cfg.latent_dim
     assert 0 <= results["reconstruction_bleu"] <= 100
+    # the length buckets split the same sentences and their exact matches add up to the total
+    by_length = results["reconstruction_exact_match_by_length"]
+    assert sum(b["sentences"] for b in by_length.values()) == results["reconstruction_sentences"]
+    assert sum(b["sentences"] * b["exact_match"] for b in by_length.values()) == pytest.approx(
+        results["reconstruction_exact_match"] * results["reconstruction_sentences"])
     table = ev.format_table(results)
     assert "<eos>" in table and "K=10" in table and "n/a" not in table
+    assert "by length (tokens): " + ", ".join(by_length) in table
+
+
+def test_exact_match_by_length_buckets_sentences_by_their_token_count():
+    from sentvae.quality import exact_match_by_length
+
+    lengths = np.array([3, 7, 8, 11, 12, 30])
+    buckets = exact_match_by_length(lengths, [True, False, True, True, False, False])
+    assert buckets == {"1-7": {"sentences": 2, "exact_match": 0.5}, "8-11": {"sentences": 2, "exact_match": 1.0},
+                       "12-15": {"sentences": 1, "exact_match": 0.0}, "16+": {"sentences": 1, "exact_match": 0.0}}
+    assert list(exact_match_by_length(np.array([9]), [True])) == ["8-11"]  # empty buckets are left out
 
 
 def test_language_model_is_evaluated_exactly_with_latent_metrics_not_applicable(trained_run, small_split):
