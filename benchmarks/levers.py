@@ -44,13 +44,13 @@ LEVERS = {
     # bfloat16 autocast of the forward pass (weights and optimizer stay float32): faster only on
     # CPUs with native bf16 instructions (AVX512_BF16 / AMX) and on GPUs.
     "bf16": ModelSpec("bf16", "bf16 autocast (float32 weights)", [*FULL_TIED, "train.bf16=true"]),
-    # 2x the config's batch of 64, Adam's learning rate x1.5 (between square-root and linear
-    # scaling); schedules given in steps are halved so that they cover the same data.
     # One embedding table read by the encoder and the decoder: 5.1M fewer parameters at the PTB
     # size (with their gradients and AdamW moments, ~82 MB less memory). Compared with the
     # shipped defaults (adaptive softmax, untied), which it would change.
     "share_embeddings": ModelSpec("share_embeddings", "encoder and decoder share one embedding table",
                                   ["train.bf16=false", "model.share_embeddings=true"]),
+    # 2x the config's batch of 64, Adam's learning rate x1.5 (between square-root and linear
+    # scaling); schedules given in steps are halved so that they cover the same data.
     "batch_128": ModelSpec("batch_128", "batch 128, learning rate x1.5, step schedules halved",
                            [*FULL_TIED, "train.batch_size=128", "train.lr=0.003", "train.warmup_steps=150",
                             "train.kl_warmup_steps=500"]),

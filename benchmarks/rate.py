@@ -156,6 +156,7 @@ def point_row(name: str, results: dict) -> dict:
             "interpolation_endpoint_exact_match": interpolation["endpoint_exact_match"],
             "interpolation_grammatical_points": interpolation["grammatical_points"],
             "steps": results["training"]["steps"], "final_beta": results["training"].get("final_beta"),
+            "training_minutes": results["training"]["wall_seconds"] / 60,
             # absent from evaluations cached before it existed
             "exact_match_by_length": results.get("reconstruction_exact_match_by_length")}
 
@@ -185,7 +186,7 @@ def markdown(payload: dict) -> str:
               ">= 90%, grammatical fitted-prior samples >= 95%, grammatical interpolation points >= 95%. "
               f"{hw['cpu']} ({hw['instruction_set']}), {payload['parallel']} trainings at a time, one thread each; "
               f"training minutes per point as its run recorded them; this command {payload['minutes']:.1f} "
-              f"minutes{' (finished trainings and evaluations reused)' if payload.get('reused') else ''}; "
+              f"minutes{' (with --reuse: finished trainings and evaluations kept)' if payload.get('reused') else ''}; "
               f"{payload['date']}.", "",
               f"Command: `{payload['command']}`", ""]
     by_length = [row for row in payload["points"] if row.get("exact_match_by_length")]
@@ -274,8 +275,6 @@ def main(argv=None) -> int:
         echo(f"{name}: evaluating")
         evaluations[name] = score_point(args, name)
         rows.append(point_row(name, evaluations[name]))
-        summary = read_run_summary(Path(args.work_dir) / name)
-        rows[-1]["training_minutes"] = summary["wall_seconds"] / 60 if summary else None
     payload = {"benchmark": "rate", "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                "command": "python " + shlex.join([relative(sys.argv[0]), *(sys.argv[1:] if argv is None else argv)]),
                "training_commands": commands, "hardware": hardware(), "parallel": args.parallel,

@@ -37,7 +37,9 @@ def exact_match_by_length(lengths: np.ndarray, same: list[bool]) -> dict[str, di
     same_array = np.asarray(same, dtype=bool)
     buckets = {}
     for low, high in LENGTH_BUCKETS:
-        inside = (lengths >= low) & (lengths <= (high if high is not None else np.iinfo(np.int64).max))
+        inside = lengths >= low
+        if high is not None:
+            inside &= lengths <= high
         if inside.any():
             buckets[f"{low}-{high}" if high is not None else f"{low}+"] = {
                 "sentences": int(inside.sum()), "exact_match": float(same_array[inside].mean())}

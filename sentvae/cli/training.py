@@ -85,14 +85,14 @@ def cmd_demo(args) -> int:
     print(f"grammatical: {100 * share:.1f}% of 1,000 prior samples")
     test = [s.text for s in splits(train=1, valid=1, test=200, seed=train_cfg.seed + 1)["test"]]
     rebuilt = vae.reconstruct(test)  # greedy from the posterior means
-    exact = sum(r.text == t for r, t in zip(rebuilt, test)) / len(test)
+    same = [r.text == t for r, t in zip(rebuilt, test)]
     print("\nreconstructions of new sentences (greedy decoding of the posterior mean):")
-    for r, t in zip(rebuilt[:5], test[:5]):
-        print(f"  {'same' if r.text == t else 'DIFF'}  {t}\n        -> {r.text}")
-    print(f"exact: {100 * exact:.1f}% of {len(test)} test sentences come back word for word")
+    for r, t, back_again in list(zip(rebuilt, test, same))[:5]:
+        print(f"  {'same' if back_again else 'DIFF'}  {t}\n        -> {r.text}")
+    print(f"exact: {100 * sum(same) / len(test):.1f}% of {len(test)} test sentences come back word for word")
     # Two sentences of different lengths, preferably ones that come back from their codes (so that
     # the path starts and ends at them); said which, since that is a choice.
-    back = [t for r, t in zip(rebuilt, test) if r.text == t]
+    back = [t for t, back_again in zip(test, same) if back_again]
     pool, why = (back, "the first two that come back from their codes") if len(back) >= 2 else (test, "the first two")
     first = pool[0]
     second = next((t for t in pool[1:] if len(t.split()) != len(first.split())), pool[1])
