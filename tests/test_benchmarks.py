@@ -238,3 +238,14 @@ def test_a_lever_with_its_own_baseline_is_compared_with_that_baseline(tmp_path):
     assert base["training"]["peak_rss_mb"] > 0 and lever["training"]["peak_rss_mb"] > 0
     markdown = (tmp_path / "results" / "levers.md").read_text()
     assert "share one embedding table" in markdown and " / " in markdown.splitlines()[2]
+
+
+def test_memory_benchmark_records_resident_memory_of_each_mode(tmp_path):
+    result = run("memory.py", ["--steps", "10", "--results-dir", str(tmp_path / "results")])
+    assert result.returncode == 0, result.stderr[-2000:]
+    payload = json.loads((tmp_path / "results" / "memory.json").read_text())
+    assert set(payload["runs"]) == {"float32", "bf16"}
+    for records in payload["runs"].values():
+        assert [r["step"] for r in records] == [10]
+        assert 0 < records[0]["resident_mb"] <= records[0]["peak_mb"]
+    assert "| float32 | " in (tmp_path / "results" / "memory.md").read_text()
