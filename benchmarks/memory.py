@@ -1,7 +1,7 @@
 """Resident memory of the training step as batch shapes vary, with bf16 autocast on and off.
 
     python benchmarks/memory.py                  # configs/ptb.yaml's model, 40 steps per mode
-    python benchmarks/memory.py --steps 100 --onednn-cache 0
+    python benchmarks/memory.py --steps 60 --onednn-cache 0 --mmap-threshold 4194304
 
 Each mode runs in a fresh process: configs/ptb.yaml's model on a 10,002-word vocabulary, batches
 of 64 random sentences whose length is drawn anew every step (3 to 40 words, as length-bucketed
@@ -10,7 +10,10 @@ memory now (/proc/self/statm) and the peak so far (getrusage). Float32 settles a
 steps; a mode whose memory keeps growing with the number of distinct shapes shows a per-shape
 cache or a fragmenting heap rather than the step itself. `--onednn-cache N` sets
 ONEDNN_PRIMITIVE_CACHE_CAPACITY for a third run with bf16 (oneDNN keeps up to 1,024 compiled
-kernels, one per shape, by default). Writes benchmarks/results/memory.json and memory.md.
+kernels, one per shape, by default); `--mmap-threshold BYTES` sets glibc's MALLOC_MMAP_THRESHOLD_
+for another bf16 run (allocations at least that large are mapped and unmapped on their own instead
+of being carved from the heap, which stops them fragmenting it). Writes
+benchmarks/results/memory.json and memory.md.
 """
 
 from __future__ import annotations
@@ -71,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--onednn-cache", type=int, metavar="N",
                         help="also run bf16 with ONEDNN_PRIMITIVE_CACHE_CAPACITY=N")
+    parser.add_argument("--mmap-threshold", type=int, metavar="BYTES",
+                        help="also run bf16 with MALLOC_MMAP_THRESHOLD_=BYTES")
     parser.add_argument("--results-dir", default=relative(RESULTS))
     parser.add_argument("--child", choices=["float32", "bf16"], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -81,6 +86,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.onednn_cache is not None:
         modes.append((f"bf16, ONEDNN_PRIMITIVE_CACHE_CAPACITY={args.onednn_cache}", "bf16",
                       {"ONEDNN_PRIMITIVE_CACHE_CAPACITY": str(args.onednn_cache)}))
+    if args.mmap_threshold is not None:
+        modes.append((f"bf16, MALLOC_MMAP_THRESHOLD_={args.mmap_threshold}", "bf16",
+                      {"MALLOC_MMAP_THRESHOLD_": str(args.mmap_threshold)}))
     runs = {}
     for label, mode, env in modes:
         echo(f"{label}: {args.steps} steps")
