@@ -43,6 +43,7 @@ def probe(steps: int, bf16: bool, seed: int) -> list[dict]:
     from sentvae.config import load_config
     from sentvae.model import SentenceVAE
     from sentvae.step import build_optimizer, step_noise, train_step
+    from sentvae.tokenizer import BOS_ID, EOS_ID
 
     torch.set_num_threads(1)
     torch.manual_seed(seed)
@@ -56,7 +57,7 @@ def probe(steps: int, bf16: bool, seed: int) -> list[dict]:
     for step in range(steps):
         words = lengths_rng.randint(3, 40)
         tokens = torch.randint(4, VOCAB, (BATCH, words + 2))  # (B, T+2) <bos> w_1 ... w_T <eos>
-        tokens[:, 0], tokens[:, -1] = 2, 3
+        tokens[:, 0], tokens[:, -1] = BOS_ID, EOS_ID
         lengths = torch.full((BATCH,), words + 1)  # (B,) decoder targets
         noise = step_noise(seed, step, BATCH, model_cfg.latent_dim, words + 2)
         train_step(model, optimizer, tokens, lengths, noise, beta=1.0, lr=train_cfg.lr, bf16=bf16)

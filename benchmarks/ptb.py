@@ -19,7 +19,6 @@ that the recipe was chosen on.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -71,11 +70,11 @@ def benchmark_minutes(models: dict) -> float:
 def validation_section(args) -> str:
     """Each model's validation -ELBO (nats per sentence) at every evaluation: the split the recipe
     is chosen on. Read from the runs' metrics.jsonl."""
+    from sentvae.plot import read_metrics
+
     curves, epochs = {}, {}
     for spec in SPECS:
-        metrics = Path(args.work_dir) / spec.name / "metrics.jsonl"
-        records = [json.loads(line) for line in metrics.read_text(encoding="utf-8").splitlines() if line.strip()]
-        valid = [r for r in records if r.get("split") == "valid"]
+        valid = [r for r in read_metrics(Path(args.work_dir) / spec.name) if r.get("split") == "valid"]
         curves[spec.title] = {r["step"]: r["neg_elbo_per_sentence"] for r in valid}
         epochs.update({r["step"]: r["epoch"] + 1 for r in valid})  # the epoch in progress, 1-based
     lines = ["### Validation -ELBO per sentence at each evaluation (nats; the LM's is its exact NLL)", "",
