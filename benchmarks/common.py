@@ -249,6 +249,7 @@ def training_summary(run_dir: Path) -> dict:
     """Steps, stop reason, wall time, tokens/s, memory and best validation of a run, from the
     summary.json and metrics.jsonl that `sentvae train` wrote (and the last checkpoint's state)."""
     from sentvae.checkpoint import resolve_checkpoint
+    from sentvae.plot import read_metrics
     from sentvae.run import load_resume_state
 
     summary: dict = {"run_dir": str(run_dir)}
@@ -269,15 +270,13 @@ def training_summary(run_dir: Path) -> dict:
             summary["epochs"] = "< 1"
     except Exception as exc:  # no resumable last checkpoint: report what the summary says
         summary["loop_minutes_error"] = str(exc)
-    records = []
-    metrics = run_dir / "metrics.jsonl"
-    if metrics.is_file():
-        records = [json.loads(line) for line in metrics.read_text(encoding="utf-8").splitlines() if line.strip()]
+    records = read_metrics(run_dir) if (run_dir / "metrics.jsonl").is_file() else []
     rates = [r["tokens_per_s"] for r in records if r.get("split") == "train" and "tokens_per_s" in r]
     valid = [r for r in records if r.get("split") == "valid"]
     summary["train_tokens_per_s_median"] = statistics.median(rates) if rates else None
     if valid:
-        best = min(valid, key=lambda r: r["neg_elbo_per_sentence"])
+        marked = [r for r in valid if r.get("best")]  # what the run selected (objective.validation_loss)
+        best = marked[-1] if marked else min(valid, key=lambda r: r["neg_elbo_per_sentence"])
         summary.update(best_valid_neg_elbo=best["neg_elbo_per_sentence"], best_valid_step=best["step"],
                        validations=len(valid),
                        best_valid={key: best[key] for key in ("step", "epoch", "neg_elbo_per_sentence",

@@ -67,6 +67,14 @@ POINTS = {  # name -> (title, config overrides)
                                CAPACITY + ["train.kl_target=40", "model.word_dropout=0", "train.mmd_weight=300"]),
     "capacity80_nowd_mmd": ("target 80, z 64, no word dropout, MMD 1000",
                             CAPACITY + ["train.kl_target=80", "model.word_dropout=0", "train.mmd_weight=1000"]),
+    # Is the rate what limits long sentences, or the networks? An unregularised autoencoder with the
+    # same capacity (no KL term at all), and the target-80 model with 512-unit GRUs.
+    "capacity_ae_nowd": ("autoencoder (beta = 0), z 64, no word dropout",
+                         CAPACITY + ["train.kl_schedule=constant", "train.beta=0", "train.free_bits=0",
+                                     "model.word_dropout=0"]),
+    "capacity80_nowd_h512": ("target 80, z 64, no word dropout, GRUs 512",
+                             CAPACITY + ["train.kl_target=80", "model.word_dropout=0",
+                                         "model.encoder_hidden_dim=512", "model.decoder_hidden_dim=512"]),
 }
 QUICK = ["train.builtin_train_size=600", "train.builtin_valid_size=100", "train.builtin_test_size=100",
          "train.max_steps=30", "train.eval_every=15", "train.warmup_steps=5", "train.kl_warmup_steps=10"]

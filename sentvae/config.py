@@ -222,6 +222,8 @@ class TrainConfig:
     # --- evaluation and checkpoints ---------------------------------------------------------
     eval_every: int = 500  # steps between validation runs (and checkpoints); 0: once per epoch
     log_every: int = 50
+    # The best checkpoint and early stopping follow objective.validation_loss: -ELBO at beta = 1,
+    # else the validation value of the objective being trained (rec + beta * |KL - C|, ...).
     patience: int = 0  # stop after this many evaluations without improvement; 0: never
     # After training, fit a mixture prior to the best checkpoint's training codes (prior.py),
     # saved as best/prior.safetensors: `sentvae sample` then samples from where the codes are.

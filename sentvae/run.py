@@ -39,7 +39,7 @@ class RunState:
     step: int = 0
     epoch: int = 0
     batch_in_epoch: int = 0
-    best_neg_elbo: float = math.inf
+    best_valid_loss: float = math.inf  # objective.validation_loss of the best checkpoint
     evals_without_improvement: int = 0
     elapsed_seconds: float = 0.0
 
@@ -130,8 +130,9 @@ class RunDirectory:
         """The run state and resume payload (optimizer, RNG) of the `last` checkpoint."""
         payload = load_resume_state(self.last)
         saved = dict(payload["state"])
-        if "best_elbo" in saved:  # the name before sentvae 0.2
-            saved["best_neg_elbo"] = saved.pop("best_elbo")
+        for old_name in ("best_elbo", "best_neg_elbo"):  # the names before sentvae 0.2 / 0.3
+            if old_name in saved:
+                saved["best_valid_loss"] = saved.pop(old_name)
         try:
             state = RunState(**saved)
         except TypeError as exc:

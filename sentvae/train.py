@@ -35,7 +35,7 @@ from .errors import CheckpointError, SentvaeError
 from .latent import fit_code_prior
 from .likelihood import evaluate_bound
 from .model import SentenceVAE
-from .objective import kl_weight, learning_rate
+from .objective import kl_weight, learning_rate, validation_loss
 from .pipeline import save_prior
 from .run import RunDirectory, RunState
 from .signals import StopSignals
@@ -213,13 +213,13 @@ class TrainingLoop:
 
     def _start_vae_phase(self) -> None:
         """The end of autoencoder pretraining: re-initialise the decoder (and forget its optimizer
-        state); the best validation bound so far belonged to the autoencoder, so it is forgotten."""
+        state); the best validation loss so far belonged to the autoencoder, so it is forgotten."""
         if self.cfg.reset_decoder:
             self.model.reset_decoder()
             self.world.broadcast_parameters(self.model.decoder)
             for parameter in self.model.decoder.parameters():
                 self.optimizer.state.pop(parameter, None)
-        self.state.best_neg_elbo, self.state.evals_without_improvement = math.inf, 0
+        self.state.best_valid_loss, self.state.evals_without_improvement = math.inf, 0
         (self.bar.write if self.progress else self.echo)(
             f"step {self.state.step}: autoencoder pretraining done"
             f"{'; decoder re-initialised' if self.cfg.reset_decoder else ''}; training the VAE")
@@ -236,6 +236,13 @@ class TrainingLoop:
                 else "no checkpoint had been saved yet")
         return TrainingDiverged(f"{what} at step {step}; training stopped and {kept}; "
                                 "try a lower train.lr or train.grad_clip")
+
+    def _best_description(self) -> str:
+        """The best validation loss, with what it is where it is not the bound."""
+        loss, cfg = self.state.best_valid_loss, self.cfg
+        if cfg.kl_target > 0:
+            return f"{loss:.2f} (rec + {cfg.beta:g} * |KL - {cfg.kl_target:g}|)"
+        return f"{loss:.2f}" if cfg.beta == 1.0 else f"{loss:.2f} (rec + {cfg.beta:g} * KL)"
 
     def _should_stop(self) -> bool:
         budget = self.cfg.max_minutes
@@ -377,9 +384,10 @@ class TrainingLoop:
             if not math.isfinite(metrics["neg_elbo_per_sentence"]):
                 raise self._diverged(f"the validation bound became {metrics['neg_elbo_per_sentence']}",
                                      state.step)
-            is_best = metrics["neg_elbo_per_sentence"] < state.best_neg_elbo - 1e-6
+            metrics["loss_per_sentence"] = validation_loss(metrics, self.cfg)  # what selects the best
+            is_best = metrics["loss_per_sentence"] < state.best_valid_loss - 1e-6
             if is_best:
-                state.best_neg_elbo = metrics["neg_elbo_per_sentence"]
+                state.best_valid_loss = metrics["loss_per_sentence"]
                 state.evals_without_improvement = 0
             else:
                 state.evals_without_improvement += 1
@@ -413,12 +421,12 @@ class TrainingLoop:
             echo(f"warning: {summary['warning']}")
         release_free_memory()
         final = evaluate_bound(self.model, self.valid_split, seed=self.cfg.seed)
-        summary.update(best_valid_neg_elbo_per_sentence=state.best_neg_elbo, last_valid=final)
+        summary.update(best_valid_loss_per_sentence=state.best_valid_loss, last_valid=final)
         latent_dim = self.model_cfg.latent_dim if self.model_cfg.has_latent else 0
         echo(f"done ({self.stop_reason}) after {state.step} steps in {wall_seconds / 60:.1f} min: "
              f"last valid -ELBO {final['neg_elbo_per_sentence']:.2f} per sentence (KL "
              f"{final['kl_per_sentence']:.2f}, {final['active_units']}/{latent_dim} active units); "
-             f"best {state.best_neg_elbo:.2f}; checkpoints in {run.best} and {run.last}")
+             f"best {self._best_description()}; checkpoints in {run.best} and {run.last}")
         best = resolve_checkpoint(run.best)
         load_weights(self.model, best / WEIGHTS_FILE, self.device)  # the model is now the best one
         if "test" in self.splits:  # the best checkpoint on the test file, the same single-sample bound

@@ -7,7 +7,7 @@ import torch
 
 from sentvae.config import TrainConfig
 from sentvae.objective import (cyclical_schedule, free_bits_kl, gaussian_kl, kl_weight, learning_rate,
-                               linear_schedule, logistic_schedule, prior_mmd, vae_loss)
+                               linear_schedule, logistic_schedule, prior_mmd, vae_loss, validation_loss)
 
 
 def test_kl_is_zero_at_the_prior_and_positive_elsewhere():
@@ -133,3 +133,21 @@ def test_the_mmd_term_pulls_the_codes_towards_the_prior():
     assert float(codes.grad.mean()) > 0  # gradient descent moves the codes from +3 towards 0
     assert float(loss.detach()) == pytest.approx(10.0 * float(prior_mmd(codes.detach(), prior)))
     assert vae_loss(torch.zeros(64), None, beta=1.0, mmd=prior_mmd(codes, prior), mmd_weight=0.0) == 0
+
+
+def test_the_validation_loss_is_the_bound_at_beta_1_and_the_run_s_own_objective_otherwise():
+    metrics = {"neg_elbo_per_sentence": 50.0, "rec_per_sentence": 20.0, "kl_per_sentence": 30.0}
+    assert validation_loss(metrics, TrainConfig()) == 50.0
+    assert validation_loss(metrics, TrainConfig(beta=0.0, kl_schedule="constant")) == 20.0  # autoencoder
+    assert validation_loss(metrics, TrainConfig(beta=0.5)) == 35.0
+    assert validation_loss(metrics, TrainConfig(kl_target=40.0)) == 30.0  # 20 + |30 - 40|
+    assert validation_loss(metrics, TrainConfig(kl_target=20.0)) == 30.0  # 20 + |30 - 20|
+
+
+def test_an_autoencoder_s_best_checkpoint_is_its_best_reconstruction_not_its_lowest_kl():
+    # its KL grows without bound, so the lowest -ELBO is an early, poorly reconstructing checkpoint
+    early = {"neg_elbo_per_sentence": 60.0, "rec_per_sentence": 40.0, "kl_per_sentence": 20.0}
+    late = {"neg_elbo_per_sentence": 505.0, "rec_per_sentence": 5.0, "kl_per_sentence": 500.0}
+    autoencoder = TrainConfig(beta=0.0, kl_schedule="constant")
+    assert min((early, late), key=lambda m: validation_loss(m, autoencoder)) is late
+    assert min((early, late), key=lambda m: validation_loss(m, TrainConfig())) is early

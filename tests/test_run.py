@@ -27,7 +27,9 @@ def test_training_writes_the_summary_it_returns_to_summary_json(trained_run, tra
     assert not {"elbo_per_sentence", "nll_per_sentence", "elbo_per_token", "ppl_bound"} & set(written["last_valid"])
     valid = [json.loads(line) for line in (trained_run / METRICS_FILE).read_text().splitlines()]
     valid = [r for r in valid if r["split"] == "valid"]
-    assert written["best_valid_neg_elbo_per_sentence"] == min(r["neg_elbo_per_sentence"] for r in valid)
+    # beta = 1 without a target rate: the best checkpoint is the one with the lowest bound
+    assert written["best_valid_loss_per_sentence"] == min(r["neg_elbo_per_sentence"] for r in valid)
+    assert all(r["loss_per_sentence"] == r["neg_elbo_per_sentence"] for r in valid)
 
 
 def test_a_fresh_run_refuses_a_directory_that_holds_one_and_a_resume_needs_one(tmp_path):
@@ -84,18 +86,19 @@ def _resume_state(run: RunDirectory, state: dict) -> None:
     point_link(run.last, "checkpoints/step-0000007")
 
 
-def test_restore_reads_the_run_state_and_its_old_field_name(tmp_path):
+def test_restore_reads_the_run_state_and_its_old_field_names(tmp_path):
     run = RunDirectory(tmp_path / "new")
-    _resume_state(run, {**vars(RunState(step=7, epoch=1)), "best_neg_elbo": 41.5})
+    _resume_state(run, {**vars(RunState(step=7, epoch=1)), "best_valid_loss": 41.5})
     state, payload = run.restore()
-    assert state == RunState(step=7, epoch=1, best_neg_elbo=41.5) and payload["optimizer"] == {}
-    old = RunDirectory(tmp_path / "old")  # written before best_elbo was renamed best_neg_elbo
-    saved = vars(RunState(step=7)).copy()
-    saved["best_elbo"] = saved.pop("best_neg_elbo")
-    saved["best_elbo"] = 39.0
-    _resume_state(old, saved)
-    assert old.restore()[0].best_neg_elbo == 39.0
-    assert math.isinf(RunState().best_neg_elbo)
+    assert state == RunState(step=7, epoch=1, best_valid_loss=41.5) and payload["optimizer"] == {}
+    for index, old_name in enumerate(("best_elbo", "best_neg_elbo")):  # before sentvae 0.2 / 0.3
+        old = RunDirectory(tmp_path / f"old{index}")
+        saved = vars(RunState(step=7)).copy()
+        del saved["best_valid_loss"]
+        saved[old_name] = 39.0 + index
+        _resume_state(old, saved)
+        assert old.restore()[0].best_valid_loss == 39.0 + index
+    assert math.isinf(RunState().best_valid_loss)
 
 
 def test_restore_refuses_an_unknown_run_state(tmp_path):
