@@ -36,5 +36,5 @@ head -3 "$model/test.txt" > "$OUT/three.txt"
 sentvae reconstruct -m "$model" --device "$DEVICE" --input "$OUT/three.txt"
 sentvae interpolate -m "$model" --device "$DEVICE" --steps 5 "$(sed -n 1p "$OUT/three.txt")" "$(sed -n 2p "$OUT/three.txt")"
 echo "== sentvae evaluate on cuda (built-in test split, 1,000 sentences)"
-/usr/bin/time -f "evaluate wall %e s" python3 -m sentvae evaluate -m "$model" --device "$DEVICE" \
-  --data "$model/test.txt" --iw-samples 100 --json "$OUT/evaluation.json" 2>&1 | tail -30
+SECONDS=0; python3 -m sentvae evaluate -m "$model" --device "$DEVICE" \
+  --data "$model/test.txt" --iw-samples 100 --json "$OUT/evaluation.json" 2>&1 | tail -30; echo "evaluate wall $SECONDS s"

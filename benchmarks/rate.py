@@ -1,20 +1,32 @@
-"""The rate trade-off on the built-in corpus: how much the code carries against how well samples read.
+"""The rate trade-off: how much the code carries against how well samples read.
 
-    python benchmarks/rate.py                       # the sweep below, two trainings at a time
-    python benchmarks/rate.py --quick               # a smoke run (tests use it)
+    python benchmarks/rate.py                       # the built-in corpus sweep, two trainings at a time
+    python benchmarks/rate.py --points capacity80_nowd_h512 --update   # one point; other rows kept
+    python benchmarks/rate.py --data ../shared/data/yelp_sentences/resplit   # Yelp, three at a time
+    python benchmarks/rate.py --quick               # a smoke run (tests use it, with --data too)
 
-Trains `configs/demo_beta1.yaml` (the earlier demo) at several points of the rate-distortion curve with `sentvae train`
-(one thread each, `--parallel` at a time): beta = 1 (the KL-regularised VAE, as shipped before),
-target rates C = 5, 10, 20, 40 nats per sentence (rec + |KL - C|, train.kl_target) and an
-unregularised autoencoder (beta = 0). After training each run fits its mixture prior
-(train.fit_prior). Each best checkpoint is then scored on the built-in test split with
-`sentvae.evaluate.evaluate` (grammar on): KL, IW-NLL under N(0, I) and under the fitted prior,
-reconstruction exact match and BLEU, and, for both priors, the share of 1,000 greedy prior samples
-the corpus's exact recogniser accepts; interpolations between 100 pairs of test sentences (ends
-reconstructing them, points grammatical). Writes benchmarks/results/rate.json, rate.md and
-rate.png (reconstruction exact match against sample grammaticality, one curve per prior).
+Built-in corpus: trains `configs/demo_beta1.yaml` (the earlier demo) at several points of the
+rate-distortion curve with `sentvae train` (one thread each, `--parallel` at a time): beta = 1
+(the KL-regularised VAE, as shipped before), target rates C = 5, 10, 20, 40 nats per sentence
+(rec + |KL - C|, train.kl_target), an unregularised autoencoder (beta = 0), and the capacity
+points below. After training each run fits its mixture prior (train.fit_prior). Each best
+checkpoint is then scored on the built-in test split with `sentvae.evaluate.evaluate` (grammar
+on): KL, IW-NLL under N(0, I) and under the fitted prior, reconstruction exact match and BLEU,
+and, for both priors, the share of 1,000 greedy prior samples the corpus's exact recogniser
+accepts; interpolations between 100 pairs of test sentences (ends reconstructing them, points
+grammatical). Writes benchmarks/results/rate.json, rate.md and rate.png (reconstruction exact
+match against sample grammaticality, one curve per prior).
+
+Yelp (`--data DIR` with train.txt, valid.txt and test.txt; config `yelp`): the points of
+`YELP_POINTS` and, as the judge of fluency, a language model (`latent_dim 0`, the same data and
+budget), each a 55-minute `sentvae train`, all three at once. Every VAE point is scored on
+test.txt with the LM: the forward perplexity of 1,000 greedy samples from each prior under the LM
+(ARAE's measure), next to the LM's perplexity on the real test sentences. Writes rate_yelp.json,
+rate_yelp.md and rate_yelp.png (reconstruction BLEU against samples' forward perplexity).
+
+`--update` reruns only `--points` and keeps the other rows of the results file as they were
+measured (each row carries its date).
 """
-
 from __future__ import annotations
 
 import argparse
@@ -75,24 +87,53 @@ POINTS = {  # name -> (title, config overrides)
     "capacity80_nowd_h512": ("target 80, z 64, no word dropout, GRUs 512",
                              CAPACITY + ["train.kl_target=80", "model.word_dropout=0",
                                          "model.encoder_hidden_dim=512", "model.decoder_hidden_dim=512"]),
+    # Reconstructions get the sentence's shape right and its content words wrong ("the pink student
+    # did not like your puppy" -> "the pink puppy did not like your trains"): a bag-of-words loss
+    # on z (Zhao et al. 2017) asks the code to name the words.
+    "capacity80_nowd_bow": ("target 80, z 64, no word dropout, bag-of-words loss",
+                            CAPACITY + ["train.kl_target=80", "model.word_dropout=0", "model.bow_weight=1"]),
 }
 QUICK = ["train.builtin_train_size=600", "train.builtin_valid_size=100", "train.builtin_test_size=100",
          "train.max_steps=30", "train.eval_every=15", "train.warmup_steps=5", "train.kl_warmup_steps=10"]
 GOALS = {"reconstruction_exact_match": 0.90, "fitted_prior_grammatical": 0.95,
          "interpolation_grammatical_points": 0.95}
 
+# Yelp: z 64 without word dropout (what carried most on the built-in corpus) at two target rates,
+# against Yelp's sentences of about 41 nats (configs/yelp.yaml's VAE, benchmarks/results/yelp.json).
+YELP_BUDGET = ["train.max_minutes=55", "train.eval_every=500"]
+YELP_LM = "yelp_lm"  # the judge: the same decoder as a language model, the same budget
+YELP_POINTS = {
+    YELP_LM: ("language model (the judge)", YELP_BUDGET + ["model.use_latent=false", "model.word_dropout=0"]),
+    "yelp_target40": ("target 40, z 64, no word dropout",
+                      YELP_BUDGET + ["train.kl_target=40", "model.latent_dim=64", "model.word_dropout=0"]),
+    "yelp_target100": ("target 100, z 64, no word dropout",
+                       YELP_BUDGET + ["train.kl_target=100", "model.latent_dim=64", "model.word_dropout=0"]),
+}
+YELP_QUICK = ["train.max_steps=30", "train.eval_every=15", "train.warmup_steps=5", "train.kl_warmup_steps=10",
+              "train.max_minutes=0", "train.min_frequency=1"]
+YELP_GOALS = {"reconstruction_bleu": 50.0}  # and fitted-prior samples' forward PPL <= 1.3x the LM's on real text
+YELP_FLUENCY_RATIO = 1.3
+
+
+def corpus_points(args) -> dict:
+    """The points of the corpus this run is on: name -> (title, overrides)."""
+    return YELP_POINTS if args.data else POINTS
+
 
 def train_points(args, names: list[str]) -> dict[str, str]:
     """`sentvae train` for every point, `args.parallel` at a time; returns the command lines."""
     work = Path(args.work_dir)
     work.mkdir(parents=True, exist_ok=True)
+    points, quick = corpus_points(args), (YELP_QUICK if args.data else QUICK)
+    data = (["--train", str(Path(args.data) / "train.txt"), "--valid", str(Path(args.data) / "valid.txt")]
+            if args.data else [])
     commands, waiting, running = {}, list(names), {}
     while waiting or running:
         while waiting and len(running) < args.parallel:
             name = waiting.pop(0)
             run_dir = work / name
-            overrides = POINTS[name][1] + (QUICK if args.quick else []) + args.set
-            command = ["train", "--config", args.config, "--out", str(run_dir), "--threads", "1",
+            overrides = points[name][1] + (quick if args.quick else []) + args.set
+            command = ["train", "--config", args.config, *data, "--out", str(run_dir), "--threads", "1",
                        "--quiet", *[part for o in overrides for part in ("--set", o)]]
             commands[name] = shlex.join(["sentvae", *command])
             summary = read_run_summary(run_dir) if run_dir.exists() else None
@@ -130,14 +171,17 @@ def score_point(args, name: str) -> dict:
     if cache.is_file() and args.reuse:
         return json.loads(cache.read_text(encoding="utf-8"))
     torch.set_num_threads(args.eval_threads)
-    train_cfg = read_train_config(resolve_checkpoint(run_dir))
-    test_file = run_dir / "test.txt"  # the run's own built-in test split
-    test_file.write_text("\n".join(builtin_datasets(train_cfg)["test"]["text"]) + "\n", encoding="utf-8")
+    if args.data:  # Yelp: its test file, fluency judged by the language model trained beside it
+        test_file, lm = Path(args.data) / "test.txt", VAEPipeline.from_pretrained(Path(args.work_dir) / YELP_LM)
+    else:
+        train_cfg = read_train_config(resolve_checkpoint(run_dir))
+        test_file, lm = run_dir / "test.txt", None  # the run's own built-in test split
+        test_file.write_text("\n".join(builtin_datasets(train_cfg)["test"]["text"]) + "\n", encoding="utf-8")
     vae = VAEPipeline.from_pretrained(run_dir)
     split = load_evaluation_split(vae, str(test_file))
     started = time.perf_counter()
     results = evaluate(vae, split, iw_samples=args.iw_samples, seed=args.seed,
-                       prior_samples=args.prior_samples, grammar=True,
+                       prior_samples=args.prior_samples, grammar=not args.data, lm=lm,
                        interpolation_pairs=args.interpolation_pairs)
     results["evaluation_seconds"] = time.perf_counter() - started
     results["training"] = read_run_summary(run_dir)
@@ -145,24 +189,27 @@ def score_point(args, name: str) -> dict:
     return results
 
 
-def point_row(name: str, results: dict) -> dict:
-    """The figures of one point that the table and the plot show."""
+def point_row(name: str, results: dict, title: str, date: str) -> dict:
+    """The figures of one point that the tables and the plots show."""
     generation = results["generation"]
     priors = generation["priors"]
     interpolation = generation["interpolation"]
-    return {"point": name, "title": POINTS[name][0], "kl": results["kl_per_sentence"],
+    return {"point": name, "title": title, "measured": date, "kl": results["kl_per_sentence"],
             "rec": results["rec_per_sentence"], "iw_nll": results["nll_per_sentence"],
             "iw_nll_fitted_prior": results.get("nll_per_sentence_fitted_prior"),
             "fitted_components": results.get("fitted_prior_components"),
             "active_units": results["active_units"],
             "reconstruction_exact_match": results["reconstruction_exact_match"],
             "reconstruction_bleu": results["reconstruction_bleu"],
-            "standard_prior_grammatical": priors["standard"]["grammatical"],
+            "standard_prior_grammatical": priors["standard"].get("grammatical"),
             "fitted_prior_grammatical": priors.get("fitted", {}).get("grammatical"),
             "standard_prior_distinct_2": priors["standard"]["distinct_2"],
             "fitted_prior_distinct_2": priors.get("fitted", {}).get("distinct_2"),
+            "standard_prior_forward_ppl": priors["standard"].get("forward_ppl"),
+            "fitted_prior_forward_ppl": priors.get("fitted", {}).get("forward_ppl"),
+            "lm_ppl_real": generation.get("lm_ppl_real"),
             "interpolation_endpoint_exact_match": interpolation["endpoint_exact_match"],
-            "interpolation_grammatical_points": interpolation["grammatical_points"],
+            "interpolation_grammatical_points": interpolation.get("grammatical_points"),
             "steps": results["training"]["steps"], "final_beta": results["training"].get("final_beta"),
             "training_minutes": results["training"]["wall_seconds"] / 60,
             # absent from evaluations cached before it existed
@@ -170,12 +217,35 @@ def point_row(name: str, results: dict) -> dict:
 
 
 def goals_met(row: dict) -> dict[str, bool]:
+    if row.get("lm_ppl_real") is not None:  # Yelp
+        met = {key: row[key] is not None and row[key] >= target for key, target in YELP_GOALS.items()}
+        met["fitted_prior_fluency"] = (row["fitted_prior_forward_ppl"] is not None and
+                                       row["fitted_prior_forward_ppl"] <= YELP_FLUENCY_RATIO * row["lm_ppl_real"])
+        return met
     return {key: row[key] is not None and row[key] >= target for key, target in GOALS.items()}
 
 
+def pct(value) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}%"
+
+
+def num(value, digits: int = 2) -> str:
+    return "n/a" if value is None else f"{value:,.{digits}f}"
+
+
+def measured_note(payload: dict) -> str:
+    """Which rows this command measured and which it kept from earlier runs (--update)."""
+    kept = [row for row in payload["points"] if row.get("measured") != payload["date"]]
+    if not kept:
+        return ""
+    dates = sorted({row.get("measured") or "an earlier run" for row in kept})
+    return (f" {len(payload['points']) - len(kept)} rows measured by this command, {len(kept)} kept "
+            f"from the results file (--update; measured {', '.join(dates)}).")
+
+
 def markdown(payload: dict) -> str:
-    pct = lambda v: "n/a" if v is None else f"{100 * v:.1f}%"  # noqa: E731
-    num = lambda v, d=2: "n/a" if v is None else f"{v:,.{d}f}"  # noqa: E731
+    if payload.get("corpus") == "yelp":
+        return yelp_markdown(payload)
     hw = payload["hardware"]
     lines = ["| point | KL | IW-NLL N(0, I) / fitted | exact recon. | BLEU | grammatical samples N(0, I) / fitted "
              "| distinct-2 N(0, I) / fitted | interp. ends / grammatical points | goals met | training min |",
@@ -195,7 +265,7 @@ def markdown(payload: dict) -> str:
               f"{hw['cpu']} ({hw['instruction_set']}), {payload['parallel']} trainings at a time, one thread each; "
               f"training minutes per point as its run recorded them; this command {payload['minutes']:.1f} "
               f"minutes{' (with --reuse: finished trainings and evaluations kept)' if payload.get('reused') else ''}; "
-              f"{payload['date']}.", "",
+              f"{payload['date']}.{measured_note(payload)}", "",
               f"Command: `{payload['command']}`", ""]
     by_length = [row for row in payload["points"] if row.get("exact_match_by_length")]
     if by_length:
@@ -211,6 +281,37 @@ def markdown(payload: dict) -> str:
     return "\n".join(lines)
 
 
+def yelp_markdown(payload: dict) -> str:
+    """The Yelp table: reconstruction against the samples' fluency under the judge LM."""
+    hw = payload["hardware"]
+    lines = ["| point | KL | IW-NLL N(0, I) / fitted | BLEU | exact recon. | samples' forward PPL N(0, I) / fitted "
+             "(x the LM's on real text) | distinct-2 N(0, I) / fitted | interp. ends | goals met | training min |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|:---:|---:|"]
+    for row in payload["points"]:
+        met, real = goals_met(row), row["lm_ppl_real"]
+        ratio = lambda v: "n/a" if v is None else f"{v:,.1f} ({v / real:.2f}x)"  # noqa: E731
+        lines.append(f"| {row['title']} | {num(row['kl'])} | {num(row['iw_nll'])} / {num(row['iw_nll_fitted_prior'])} | "
+                     f"{num(row['reconstruction_bleu'], 1)} | {pct(row['reconstruction_exact_match'])} | "
+                     f"{ratio(row['standard_prior_forward_ppl'])} / {ratio(row['fitted_prior_forward_ppl'])} | "
+                     f"{num(row['standard_prior_distinct_2'], 3)} / {num(row['fitted_prior_distinct_2'], 3)} | "
+                     f"{pct(row['interpolation_endpoint_exact_match'])} | {sum(met.values())}/{len(met)} | "
+                     f"{num(row.get('training_minutes'), 1)} |")
+    judge = payload["judge"]
+    lines += ["", f"Yelp test sentences (`{payload['data']}/test.txt`, {payload['test_sentences']:,}), nats per "
+              f"sentence; IW-NLL with K = {payload['iw_samples']}; {payload['prior_samples']:,} greedy prior "
+              f"samples per prior, their per-token perplexity under the judge: a language model with the same "
+              f"decoder, data and budget ({judge['steps']:,} steps, {judge['minutes']:.1f} min), whose "
+              f"perplexity on the real test sentences is {judge['ppl_real']:.2f}. Greedy samples are "
+              "the decoder's most likely sentences, so a ratio under 1 is bland text, not better text: read "
+              "it with distinct-2. Goals: reconstruction BLEU >= 50 and fitted-prior samples' forward "
+              f"perplexity within {YELP_FLUENCY_RATIO}x the LM's on real text. {hw['cpu']} "
+              f"({hw['instruction_set']}), {payload['parallel']} trainings at a time, one thread each; "
+              f"this command {payload['minutes']:.1f} minutes"
+              f"{' (with --reuse: finished trainings and evaluations kept)' if payload.get('reused') else ''}; "
+              f"{payload['date']}.{measured_note(payload)}", "", f"Command: `{payload['command']}`", ""]
+    return "\n".join(lines)
+
+
 def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
     """The points no other point beats on both coordinates (higher is better), sorted by x."""
     front = [p for p in points
@@ -218,14 +319,44 @@ def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]
     return sorted(set(front))
 
 
-def plot(payload: dict, out_png: Path) -> None:
-    """Reconstruction exact match (x) against grammatical prior samples (y): every point under
-    both priors, and each prior's frontier (the points no other point beats on both)."""
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    return plt
 
+
+def yelp_plot(payload: dict, out_png: Path) -> None:
+    """Reconstruction BLEU (x) against the samples' forward perplexity over the LM's on real text
+    (y, lower reads better), one series per prior, with the goals dotted."""
+    plt = _pyplot()
+    figure, axis = plt.subplots(figsize=(8, 5.5))
+    for key, label, colour in (("standard_prior_forward_ppl", "N(0, I)", "tab:blue"),
+                               ("fitted_prior_forward_ppl", "fitted mixture", "tab:orange")):
+        rows = sorted((r for r in payload["points"] if r[key] is not None), key=lambda r: r["reconstruction_bleu"])
+        xs, ys = [r["reconstruction_bleu"] for r in rows], [r[key] / r["lm_ppl_real"] for r in rows]
+        axis.plot(xs, ys, marker="o", color=colour, label=f"samples from {label}")
+        for row, x, y in zip(rows, xs, ys):
+            axis.annotate(row["point"], (x, y), fontsize=6, xytext=(3, 3), textcoords="offset points")
+    axis.axvline(YELP_GOALS["reconstruction_bleu"], color="grey", linestyle=":", linewidth=1)
+    axis.axhline(YELP_FLUENCY_RATIO, color="grey", linestyle=":", linewidth=1)
+    axis.set_xlabel("reconstruction BLEU on Yelp test sentences")
+    axis.set_ylabel("greedy samples' forward PPL / the LM's PPL on real text")
+    axis.set_title("Rate trade-off on Yelp sentences (dotted: the goals)")
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(out_png, dpi=120)
+    plt.close(figure)
+
+
+def plot(payload: dict, out_png: Path) -> None:
+    """Reconstruction exact match (x) against grammatical prior samples (y): every point under
+    both priors, and each prior's frontier (the points no other point beats on both)."""
+    if payload.get("corpus") == "yelp":
+        return yelp_plot(payload, out_png)
+    plt = _pyplot()
     figure, axis = plt.subplots(figsize=(8, 5.5))
     for key, label, colour in (("standard_prior_grammatical", "N(0, I)", "tab:blue"),
                                ("fitted_prior_grammatical", "fitted mixture", "tab:orange")):
@@ -254,12 +385,15 @@ def plot(payload: dict, out_png: Path) -> None:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", default="demo_beta1",
-                        help="the config every point starts from (default demo_beta1: the earlier, beta = 1 demo)")
-    parser.add_argument("--points", default=",".join(POINTS), help=f"which points (default {','.join(POINTS)})")
-    parser.add_argument("--work-dir", default="runs/bench/rate", help="run directories and logs")
-    parser.add_argument("--results-dir", default=relative(RESULTS), help="where rate.json/.md/.png go")
-    parser.add_argument("--parallel", type=int, default=2, help="trainings at a time (default 2)")
+    parser.add_argument("--data", help="a folder with train.txt, valid.txt and test.txt (Yelp sentences): "
+                                       "its points instead of the built-in corpus's")
+    parser.add_argument("--config", help="the config every point starts from (default: demo_beta1, the "
+                                         "earlier beta = 1 demo; with --data, yelp)")
+    parser.add_argument("--points", help="which points (default: all of the corpus's)")
+    parser.add_argument("--work-dir", help="run directories and logs (default runs/bench/rate, "
+                                           "with --data runs/bench/rate_yelp)")
+    parser.add_argument("--results-dir", default=relative(RESULTS), help="where the .json/.md/.png go")
+    parser.add_argument("--parallel", type=int, help="trainings at a time (default 2; with --data 3)")
     parser.add_argument("--eval-threads", type=int, default=2, help="torch threads for evaluation")
     parser.add_argument("--iw-samples", type=int, default=50, help="importance samples (default 50)")
     parser.add_argument("--prior-samples", type=int, default=1000, help="prior samples per prior")
@@ -268,36 +402,63 @@ def main(argv=None) -> int:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="extra override for every point")
     parser.add_argument("--reuse", action="store_true", help="keep finished runs and evaluations")
+    parser.add_argument("--update", action="store_true",
+                        help="keep the results file's rows of the points not run this time")
     parser.add_argument("--quick", action="store_true", help="tiny runs, for a smoke test")
     args = parser.parse_args(argv)
-    names = [n for n in args.points.split(",") if n]
-    unknown = [n for n in names if n not in POINTS]
+    if args.data and not all((Path(args.data) / f"{split}.txt").is_file() for split in ("train", "valid", "test")):
+        fail(f"{args.data}: needs train.txt, valid.txt and test.txt")
+    points = corpus_points(args)
+    args.config = args.config or ("yelp" if args.data else "demo_beta1")
+    args.work_dir = args.work_dir or ("runs/bench/rate_yelp" if args.data else "runs/bench/rate")
+    args.parallel = args.parallel or (3 if args.data else 2)
+    names = [n for n in (args.points or ",".join(points)).split(",") if n]
+    unknown = [n for n in names if n not in points]
     if unknown:
-        fail(f"unknown points {unknown} (known: {', '.join(POINTS)})")
+        fail(f"unknown points {unknown} (known: {', '.join(points)})")
+    if args.data and YELP_LM not in names:
+        names.insert(0, YELP_LM)  # the judge of every point's samples
     if args.quick:
         args.prior_samples, args.interpolation_pairs, args.iw_samples = 50, 5, 5
+    name = ("rate_yelp" if args.data else "rate") + ("_quick" if args.quick else "")
+    json_path = Path(args.results_dir) / f"{name}.json"
     started = time.perf_counter()
+    date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     commands = train_points(args, names)
     rows, evaluations = [], {}
-    for name in names:
-        echo(f"{name}: evaluating")
-        evaluations[name] = score_point(args, name)
-        rows.append(point_row(name, evaluations[name]))
-    payload = {"benchmark": "rate", "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    for point in names:
+        if point == YELP_LM:
+            continue
+        echo(f"{point}: evaluating")
+        evaluations[point] = score_point(args, point)
+        rows.append(point_row(point, evaluations[point], points[point][0], date))
+    if args.update and json_path.is_file():  # the other rows, as they were measured
+        earlier = json.loads(json_path.read_text(encoding="utf-8"))
+        fresh = {row["point"] for row in rows}
+        kept = [{**row, "measured": row.get("measured", earlier["date"])}
+                for row in earlier["points"] if row["point"] not in fresh]
+        order = list(points)
+        rows = sorted(kept + rows, key=lambda row: order.index(row["point"]) if row["point"] in order else len(order))
+        commands = {**earlier.get("training_commands", {}), **commands}
+    payload = {"benchmark": "rate", "corpus": "yelp" if args.data else "builtin", "date": date,
                "command": "python " + shlex.join([relative(sys.argv[0]), *(sys.argv[1:] if argv is None else argv)]),
                "training_commands": commands, "hardware": hardware(), "parallel": args.parallel,
                "iw_samples": args.iw_samples, "prior_samples": args.prior_samples,
                "interpolation_pairs": args.interpolation_pairs,
-               "test_sentences": evaluations[names[0]]["sentences"], "points": rows,
+               "test_sentences": next(iter(evaluations.values()))["sentences"], "points": rows,
                "goals": {row["point"]: goals_met(row) for row in rows},
                "minutes": (time.perf_counter() - started) / 60, "reused": args.reuse}
-    name = "rate_quick" if args.quick else "rate"
+    if args.data:
+        judge = read_run_summary(Path(args.work_dir) / YELP_LM)
+        payload.update(data=relative(args.data), judge={
+            "run": str(Path(args.work_dir) / YELP_LM), "steps": judge["steps"],
+            "minutes": judge["wall_seconds"] / 60,
+            "ppl_real": next(iter(evaluations.values()))["generation"]["lm_ppl_real"]})
     json_path, md_path = write_results(name, payload, markdown(payload), args.results_dir)
     plot(payload, Path(args.results_dir) / f"{name}.png")
     print(markdown(payload))
     echo(f"wrote {json_path}, {md_path} and {name}.png")
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -79,6 +79,10 @@ class ModelConfig:
     encoder_word_drop: float = 0.0  # delete each input word with this probability
     encoder_word_mask: float = 0.0  # replace each input word by <unk> with this probability
     encoder_shuffle: int = 0  # move each input word by at most this many places (0: off)
+    # Bag-of-words loss (Zhao et al. 2017), in training only: a linear head predicts each word of
+    # the sentence from z alone, weighted by this (0: no head), which pushes the code to name the
+    # sentence's words, not only its shape; the decoder is unchanged.
+    bow_weight: float = 0.0
     embed_dropout: float = 0.0  # dropout on embeddings (encoder and decoder)
     output_dropout: float = 0.3  # dropout on decoder GRU outputs before the vocabulary projection
     max_length: int = 60  # longest sentence (in tokens, without <bos>/<eos>) the model is trained on
@@ -100,6 +104,8 @@ class ModelConfig:
                 raise ConfigError(f"model.{name} must be >= 1, got {getattr(self, name)}")
         if self.latent_dim < 0:
             raise ConfigError(f"model.latent_dim must be >= 0, got {self.latent_dim}")
+        if self.bow_weight < 0:
+            raise ConfigError(f"model.bow_weight must be >= 0, got {self.bow_weight}")
         if self.encoder_shuffle < 0:
             raise ConfigError(f"model.encoder_shuffle must be >= 0, got {self.encoder_shuffle}")
         for name in ("word_dropout", "embed_dropout", "output_dropout", "encoder_word_drop",

@@ -37,6 +37,7 @@ class VAEOutput:
     mu: torch.Tensor | None  # (B, Z) posterior means; None without a latent
     logvar: torch.Tensor | None  # (B, Z) posterior log-variances
     z: torch.Tensor | None  # (B, Z) the code the decoder was given
+    bow: torch.Tensor | None = None  # (B,) bag-of-words NLL of the targets given z (training, bow_weight > 0)
 
 
 def _pack(x: torch.Tensor, lengths: torch.Tensor) -> PackedSequence:
@@ -179,6 +180,8 @@ class SentenceVAE(nn.Module):
         self.decoder = Decoder(cfg)
         if self.encoder is not None and cfg.share_embeddings:
             self.encoder.embedding = self.decoder.embedding  # one table, trained by both
+        self.bow_head = (nn.Linear(cfg.latent_dim, cfg.vocab_size)
+                         if cfg.has_latent and cfg.bow_weight > 0 else None)
 
     @property
     def device(self) -> torch.device:
@@ -239,5 +242,17 @@ class SentenceVAE(nn.Module):
                       lengths).data  # (N,) sentence index of each row
         token_nll = self.decoder.target_nll(inputs, lengths, z, packed_targets)  # (N,)
         rec = token_nll.new_zeros(batch).index_add_(0, owner, token_nll)  # (B,)
+        bow = self.bag_of_words_nll(z, targets, lengths) if self.training else None
         return VAEOutput(rec=rec, num_tokens=lengths.to(rec.device, torch.float32), mu=mu,
-                         logvar=logvar, z=z)
+                         logvar=logvar, z=z, bow=bow)
+
+    def bag_of_words_nll(self, z: torch.Tensor | None, targets: torch.Tensor,
+                         lengths: torch.Tensor) -> torch.Tensor | None:
+        """-sum over the targets of log softmax(W z)[target]: z (B, Z), targets (B, T+1),
+        lengths (B,) -> (B,) float32; None without the head (model.bow_weight 0) or a code."""
+        if self.bow_head is None or z is None:
+            return None
+        log_probs = torch.log_softmax(self.bow_head(z).float(), dim=-1)  # (B, V)
+        real = torch.arange(targets.size(1), device=targets.device) < lengths.to(targets.device).unsqueeze(1)
+        picked = log_probs.gather(1, targets)  # (B, T+1)
+        return -(picked * real).sum(dim=1)

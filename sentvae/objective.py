@@ -154,12 +154,14 @@ def prior_mmd(z: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
 
 def vae_loss(rec: torch.Tensor, kl_per_dim: torch.Tensor | None, beta: float,
              free_bits: float = 0.0, kl_target: float = 0.0, mmd: torch.Tensor | None = None,
-             mmd_weight: float = 0.0) -> torch.Tensor:
+             mmd_weight: float = 0.0, bow: torch.Tensor | None = None,
+             bow_weight: float = 0.0) -> torch.Tensor:
     """Training loss per sentence: rec (B,) reconstruction NLL, kl (B, Z) per dimension.
 
         loss = mean(rec) + beta * KL                  (KL with free bits, `free_bits_kl`)
         loss = mean(rec) + beta * |KL - C|            with a target rate C = `kl_target` > 0
              (+ mmd_weight * MMD^2(q(z), N(0, I)))    with `mmd` = `prior_mmd` of the batch
+             (+ bow_weight * mean(bow))               with `bow` (B,) the bag-of-words NLL
 
     The target rate (Burgess et al. 2018) pulls the KL towards C nats per sentence from either
     side: a code that carries less than C is pushed to carry more, which beta < 1 alone does not
@@ -173,4 +175,6 @@ def vae_loss(rec: torch.Tensor, kl_per_dim: torch.Tensor | None, beta: float,
         loss = loss + beta * ((kl - kl_target).abs() if kl_target > 0 else kl)
     if mmd is not None and mmd_weight > 0:
         loss = loss + mmd_weight * mmd
+    if bow is not None and bow_weight > 0:
+        loss = loss + bow_weight * bow.mean()
     return loss

@@ -120,7 +120,8 @@ def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, tokens:
     kl = gaussian_kl(out.mu.float(), out.logvar.float()) if out.mu is not None else None
     mmd = (prior_mmd(out.z.float(), noise.prior) if mmd_weight > 0 and out.z is not None
            and noise.prior is not None else None)
-    loss = vae_loss(out.rec, kl, beta, free_bits, kl_target, mmd, mmd_weight)
+    bow_weight = getattr(model, "module", model).cfg.bow_weight  # model.bag_of_words_nll
+    loss = vae_loss(out.rec, kl, beta, free_bits, kl_target, mmd, mmd_weight, out.bow, bow_weight)
     if check_loss and not torch.isfinite(loss):
         raise NonFiniteStep(f"the loss became {float(loss.detach())}")
     optimizer.zero_grad(set_to_none=True)

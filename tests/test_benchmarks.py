@@ -249,3 +249,47 @@ def test_memory_benchmark_records_resident_memory_of_each_mode(tmp_path):
         assert [r["step"] for r in records] == [10]
         assert 0 < records[0]["resident_mb"] <= records[0]["peak_mb"]
     assert "| float32 | " in (tmp_path / "results" / "memory.md").read_text()
+
+
+def test_rate_benchmark_scores_each_point_and_update_keeps_the_other_rows(tmp_path):
+    options = ["--quick", "--work-dir", str(tmp_path / "work"), "--results-dir", str(tmp_path / "results"),
+               "--eval-threads", "1"]
+    for override in TINY:
+        options += ["--set", override]
+    result = run("rate.py", options + ["--points", "beta1,target5"])
+    assert result.returncode == 0, result.stderr[-2000:]
+    first = json.loads((tmp_path / "results" / "rate_quick.json").read_text())
+    assert [row["point"] for row in first["points"]] == ["beta1", "target5"]
+    for row in first["points"]:
+        assert 0.0 <= row["reconstruction_exact_match"] <= 1.0 and 0.0 <= row["fitted_prior_grammatical"] <= 1.0
+        assert row["measured"] == first["date"] and set(first["goals"][row["point"]]) == {
+            "reconstruction_exact_match", "fitted_prior_grammatical", "interpolation_grammatical_points"}
+    result = run("rate.py", options + ["--points", "target10", "--update"])
+    assert result.returncode == 0, result.stderr[-2000:]
+    second = json.loads((tmp_path / "results" / "rate_quick.json").read_text())
+    assert [row["point"] for row in second["points"]] == ["beta1", "target5", "target10"]
+    assert second["points"][:2] == first["points"]  # kept as measured, with their date
+    assert (tmp_path / "results" / "rate_quick.png").stat().st_size > 0
+
+
+def test_rate_benchmark_on_a_corpus_judges_the_samples_with_a_language_model(tmp_path):
+    data = tmp_path / "corpus"
+    data.mkdir()
+    for name, sentences in splits(train=200, valid=40, test=40, seed=5).items():
+        (data / f"{name}.txt").write_text("".join(f"{s.text}\n" for s in sentences))
+    options = ["--quick", "--data", str(data), "--work-dir", str(tmp_path / "work"),
+               "--results-dir", str(tmp_path / "results"), "--eval-threads", "1", "--points", "yelp_target40"]
+    for override in TINY:
+        options += ["--set", override]
+    result = run("rate.py", options)
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads((tmp_path / "results" / "rate_yelp_quick.json").read_text())
+    assert report["corpus"] == "yelp" and [row["point"] for row in report["points"]] == ["yelp_target40"]
+    assert (tmp_path / "work" / "yelp_lm" / "summary.json").is_file()  # the judge was trained too
+    row = report["points"][0]
+    assert row["lm_ppl_real"] == report["judge"]["ppl_real"] > 1.0
+    assert row["standard_prior_forward_ppl"] > 1.0 and row["fitted_prior_forward_ppl"] > 1.0
+    assert report["goals"]["yelp_target40"] == {
+        "reconstruction_bleu": row["reconstruction_bleu"] >= 50.0,
+        "fitted_prior_fluency": row["fitted_prior_forward_ppl"] <= 1.3 * row["lm_ppl_real"]}
+    assert "forward PPL" in (tmp_path / "results" / "rate_yelp_quick.md").read_text()

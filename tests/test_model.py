@@ -251,3 +251,18 @@ def test_shared_embeddings_are_one_table_used_by_both_and_kept_by_a_decoder_rese
     shared.reset_decoder()
     assert torch.equal(shared.decoder.embedding.weight, table), "the pretrained encoder's table is kept"
     assert shared.encoder.embedding.weight is shared.decoder.embedding.weight
+
+
+def test_the_bag_of_words_loss_scores_each_target_word_from_z_alone_in_training_only():
+    model = tiny(bow_weight=1.0).train()
+    tokens, lengths = collate(BATCH)
+    padded = torch.cat([tokens, torch.full((4, 3), 7)], dim=1)  # garbage past the lengths
+    out = model(padded, lengths)
+    log_probs = torch.log_softmax(model.bow_head(out.z), dim=-1)  # (B, V)
+    for row, ids in enumerate(BATCH):
+        targets = torch.tensor(ids + [tokens[row, len(ids) + 1].item()])  # the words and <eos>
+        assert torch.allclose(out.bow[row], -log_probs[row, targets].sum(), atol=1e-5)
+    out.bow.sum().backward()
+    assert model.bow_head.weight.grad.abs().sum() > 0 and model.encoder.embedding.weight.grad.abs().sum() > 0
+    assert model.eval()(tokens, lengths).bow is None
+    assert tiny().bow_head is None and tiny(bow_weight=1.0, latent_dim=0).bow_head is None

@@ -151,3 +151,9 @@ def test_an_autoencoder_s_best_checkpoint_is_its_best_reconstruction_not_its_low
     autoencoder = TrainConfig(beta=0.0, kl_schedule="constant")
     assert min((early, late), key=lambda m: validation_loss(m, autoencoder)) is late
     assert min((early, late), key=lambda m: validation_loss(m, TrainConfig())) is early
+
+
+def test_the_bag_of_words_term_adds_its_weighted_mean_and_nothing_at_weight_0():
+    rec, bow = torch.tensor([3.0, 5.0]), torch.tensor([10.0, 20.0])
+    assert float(vae_loss(rec, None, 1.0, bow=bow, bow_weight=0.5)) == 4.0 + 0.5 * 15.0
+    assert float(vae_loss(rec, None, 1.0, bow=bow, bow_weight=0.0)) == 4.0
