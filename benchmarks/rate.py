@@ -238,7 +238,7 @@ def measured_note(payload: dict) -> str:
     kept = [row for row in payload["points"] if row.get("measured") != payload["date"]]
     if not kept:
         return ""
-    dates = sorted({row.get("measured") or "an earlier run" for row in kept})
+    dates = sorted({f"{row.get('measured')} on {row.get('machine')}" for row in kept})
     return (f" {len(payload['points']) - len(kept)} rows measured by this command, {len(kept)} kept "
             f"from the results file (--update; measured {', '.join(dates)}).")
 
@@ -425,17 +425,19 @@ def main(argv=None) -> int:
     started = time.perf_counter()
     date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     commands = train_points(args, names)
+    machine = f"{hardware()['cpu']} ({hardware()['instruction_set']})"
     rows, evaluations = [], {}
     for point in names:
         if point == YELP_LM:
             continue
         echo(f"{point}: evaluating")
         evaluations[point] = score_point(args, point)
-        rows.append(point_row(point, evaluations[point], points[point][0], date))
+        rows.append({**point_row(point, evaluations[point], points[point][0], date), "machine": machine})
     if args.update and json_path.is_file():  # the other rows, as they were measured
         earlier = json.loads(json_path.read_text(encoding="utf-8"))
         fresh = {row["point"] for row in rows}
-        kept = [{**row, "measured": row.get("measured", earlier["date"])}
+        machine = f"{earlier['hardware']['cpu']} ({earlier['hardware']['instruction_set']})"
+        kept = [{**row, "measured": row.get("measured", earlier["date"]), "machine": row.get("machine", machine)}
                 for row in earlier["points"] if row["point"] not in fresh]
         order = list(points)
         rows = sorted(kept + rows, key=lambda row: order.index(row["point"]) if row["point"] in order else len(order))

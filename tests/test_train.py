@@ -37,6 +37,21 @@ def test_best_checkpoint_has_the_lowest_validation_bound(trained_run):
     assert (trained_run / "best").resolve().name == f"step-{best_step:07d}"
 
 
+def test_an_autoencoder_keeps_its_best_reconstruction_not_its_lowest_bound(tmp_path):
+    """beta = 0: the KL grows freely, so the lowest -ELBO is an early checkpoint; the best one is
+    the lowest validation reconstruction NLL (objective.validation_loss)."""
+    model_cfg, train_cfg = tiny_configs(tmp_path, "train.max_steps=120", "train.eval_every=20",
+                                        "train.builtin_train_size=1000", "train.kl_schedule=constant",
+                                        "train.beta=0.0", "train.free_bits=0", "model.word_dropout=0")
+    summary = train(model_cfg, train_cfg, **QUIET)
+    records = validation_records(tmp_path)
+    assert all(r["loss_per_sentence"] == r["rec_per_sentence"] for r in records)
+    best = min(records, key=lambda r: r["rec_per_sentence"])
+    assert (tmp_path / "best").resolve().name == f"step-{best['step']:07d}"
+    assert summary["best_valid_loss_per_sentence"] == best["rec_per_sentence"]
+    assert best["step"] != min(records, key=lambda r: r["neg_elbo_per_sentence"])["step"]  # they differ here
+
+
 def _weights(run_dir, link="last"):
     return load_file(str(run_dir / link / "model.safetensors"))
 
