@@ -130,7 +130,7 @@ class RunDirectory:
         """The run state and resume payload (optimizer, RNG) of the `last` checkpoint."""
         payload = load_resume_state(self.last)
         saved = dict(payload["state"])
-        for old_name in ("best_elbo", "best_neg_elbo"):  # the names before sentvae 0.2 / 0.3
+        for old_name in ("best_elbo", "best_neg_elbo"):  # its earlier names, oldest first
             if old_name in saved:
                 saved["best_valid_loss"] = saved.pop(old_name)
         try:

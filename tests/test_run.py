@@ -91,7 +91,7 @@ def test_restore_reads_the_run_state_and_its_old_field_names(tmp_path):
     _resume_state(run, {**vars(RunState(step=7, epoch=1)), "best_valid_loss": 41.5})
     state, payload = run.restore()
     assert state == RunState(step=7, epoch=1, best_valid_loss=41.5) and payload["optimizer"] == {}
-    for index, old_name in enumerate(("best_elbo", "best_neg_elbo")):  # before sentvae 0.2 / 0.3
+    for index, old_name in enumerate(("best_elbo", "best_neg_elbo")):  # the earlier names
         old = RunDirectory(tmp_path / f"old{index}")
         saved = vars(RunState(step=7)).copy()
         del saved["best_valid_loss"]
