@@ -99,8 +99,9 @@ POINTS = {  # name -> (title, config overrides)
     "capacity80_nowd_lr012": ("target 80, z 64, no word dropout, lr 0.012",
                               CAPACITY + ["train.kl_target=80", "model.word_dropout=0", "train.lr=0.012"]),
 }
+QUICK_STEPS = ["train.max_steps=30", "train.eval_every=15", "train.warmup_steps=5", "train.kl_warmup_steps=10"]
 QUICK = ["train.builtin_train_size=600", "train.builtin_valid_size=100", "train.builtin_test_size=100",
-         "train.max_steps=30", "train.eval_every=15", "train.warmup_steps=5", "train.kl_warmup_steps=10"]
+         *QUICK_STEPS]
 GOALS = {"reconstruction_exact_match": 0.90, "fitted_prior_grammatical": 0.95,
          "interpolation_grammatical_points": 0.95}
 
@@ -115,8 +116,7 @@ YELP_POINTS = {
     "yelp_target100": ("target 100, z 64, no word dropout",
                        YELP_BUDGET + ["train.kl_target=100", "model.latent_dim=64", "model.word_dropout=0"]),
 }
-YELP_QUICK = ["train.max_steps=30", "train.eval_every=15", "train.warmup_steps=5", "train.kl_warmup_steps=10",
-              "train.max_minutes=0", "train.min_frequency=1"]
+YELP_QUICK = [*QUICK_STEPS, "train.max_minutes=0", "train.min_frequency=1"]
 YELP_GOALS = {"reconstruction_bleu": 50.0}  # and fitted-prior samples' forward PPL <= 1.3x the LM's on real text
 YELP_FLUENCY_RATIO = 1.3
 
@@ -195,12 +195,12 @@ def score_point(args, name: str) -> dict:
     return results
 
 
-def point_row(name: str, results: dict, title: str, date: str) -> dict:
-    """The figures of one point that the tables and the plots show."""
+def point_row(name: str, results: dict, title: str, date: str, machine: str) -> dict:
+    """The figures of one point that the tables and the plots show, with when and where measured."""
     generation = results["generation"]
     priors = generation["priors"]
     interpolation = generation["interpolation"]
-    return {"point": name, "title": title, "measured": date, "kl": results["kl_per_sentence"],
+    return {"point": name, "title": title, "measured": date, "machine": machine, "kl": results["kl_per_sentence"],
             "rec": results["rec_per_sentence"], "iw_nll": results["nll_per_sentence"],
             "iw_nll_fitted_prior": results.get("nll_per_sentence_fitted_prior"),
             "fitted_components": results.get("fitted_prior_components"),
@@ -223,12 +223,27 @@ def point_row(name: str, results: dict, title: str, date: str) -> dict:
 
 
 def goals_met(row: dict) -> dict[str, bool]:
-    if row.get("lm_ppl_real") is not None:  # Yelp
-        met = {key: row[key] is not None and row[key] >= target for key, target in YELP_GOALS.items()}
+    yelp = row.get("lm_ppl_real") is not None
+    met = {key: row[key] is not None and row[key] >= target
+           for key, target in (YELP_GOALS if yelp else GOALS).items()}
+    if yelp:
         met["fitted_prior_fluency"] = (row["fitted_prior_forward_ppl"] is not None and
                                        row["fitted_prior_forward_ppl"] <= YELP_FLUENCY_RATIO * row["lm_ppl_real"])
-        return met
-    return {key: row[key] is not None and row[key] >= target for key, target in GOALS.items()}
+    return met
+
+
+def machine_label(hw: dict) -> str:
+    """E.g. "AMD EPYC (AVX512_BF16)": the machine a row or a table was measured on."""
+    return f"{hw['cpu']} ({hw['instruction_set']})"
+
+
+def run_footnote(payload: dict, detail: str = "") -> str:
+    """The machine, the parallelism, (`detail`,) this command's minutes and date, and which rows
+    were kept from earlier runs."""
+    reused = " (with --reuse: finished trainings and evaluations kept)" if payload.get("reused") else ""
+    return (f"{machine_label(payload['hardware'])}, {payload['parallel']} trainings at a time, one thread "
+            f"each; {detail}this command {payload['minutes']:.1f} minutes{reused}; {payload['date']}."
+            f"{measured_note(payload)}")
 
 
 def pct(value) -> str:
@@ -252,7 +267,6 @@ def measured_note(payload: dict) -> str:
 def markdown(payload: dict) -> str:
     if payload.get("corpus") == "yelp":
         return yelp_markdown(payload)
-    hw = payload["hardware"]
     lines = ["| point | KL | IW-NLL N(0, I) / fitted | exact recon. | BLEU | grammatical samples N(0, I) / fitted "
              "| distinct-2 N(0, I) / fitted | interp. ends / grammatical points | goals met | training min |",
              "|---|---:|---:|---:|---:|---:|---:|---:|:---:|---:|"]
@@ -268,10 +282,7 @@ def markdown(payload: dict) -> str:
               f"IW-NLL with K = {payload['iw_samples']}; {payload['prior_samples']:,} greedy prior samples per "
               f"prior; {payload['interpolation_pairs']} interpolations of 8 points. Goals: exact reconstruction "
               ">= 90%, grammatical fitted-prior samples >= 95%, grammatical interpolation points >= 95%. "
-              f"{hw['cpu']} ({hw['instruction_set']}), {payload['parallel']} trainings at a time, one thread each; "
-              f"training minutes per point as its run recorded them; this command {payload['minutes']:.1f} "
-              f"minutes{' (with --reuse: finished trainings and evaluations kept)' if payload.get('reused') else ''}; "
-              f"{payload['date']}.{measured_note(payload)}", "",
+              + run_footnote(payload, "training minutes per point as its run recorded them; "), "",
               f"Command: `{payload['command']}`", ""]
     by_length = [row for row in payload["points"] if row.get("exact_match_by_length")]
     if by_length:
@@ -289,7 +300,6 @@ def markdown(payload: dict) -> str:
 
 def yelp_markdown(payload: dict) -> str:
     """The Yelp table: reconstruction against the samples' fluency under the judge LM."""
-    hw = payload["hardware"]
     lines = ["| point | KL | IW-NLL N(0, I) / fitted | BLEU | exact recon. | samples' forward PPL N(0, I) / fitted "
              "(x the LM's on real text) | distinct-2 N(0, I) / fitted | interp. ends | goals met | training min |",
              "|---|---:|---:|---:|---:|---:|---:|---:|:---:|---:|"]
@@ -310,11 +320,8 @@ def yelp_markdown(payload: dict) -> str:
               f"perplexity on the real test sentences is {judge['ppl_real']:.2f}. Greedy samples are "
               "the decoder's most likely sentences, so a ratio under 1 is bland text, not better text: read "
               "it with distinct-2. Goals: reconstruction BLEU >= 50 and fitted-prior samples' forward "
-              f"perplexity within {YELP_FLUENCY_RATIO}x the LM's on real text. {hw['cpu']} "
-              f"({hw['instruction_set']}), {payload['parallel']} trainings at a time, one thread each; "
-              f"this command {payload['minutes']:.1f} minutes"
-              f"{' (with --reuse: finished trainings and evaluations kept)' if payload.get('reused') else ''}; "
-              f"{payload['date']}.{measured_note(payload)}", "", f"Command: `{payload['command']}`", ""]
+              f"perplexity within {YELP_FLUENCY_RATIO}x the LM's on real text. " + run_footnote(payload), "",
+              f"Command: `{payload['command']}`", ""]
     return "\n".join(lines)
 
 
@@ -431,19 +438,19 @@ def main(argv=None) -> int:
     started = time.perf_counter()
     date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     commands = train_points(args, names)
-    machine = f"{hardware()['cpu']} ({hardware()['instruction_set']})"
+    machine = machine_label(hardware())
     rows, evaluations = [], {}
     for point in names:
         if point == YELP_LM:
             continue
         echo(f"{point}: evaluating")
         evaluations[point] = score_point(args, point)
-        rows.append({**point_row(point, evaluations[point], points[point][0], date), "machine": machine})
+        rows.append(point_row(point, evaluations[point], points[point][0], date, machine))
     if args.update and json_path.is_file():  # the other rows, as they were measured
         earlier = json.loads(json_path.read_text(encoding="utf-8"))
         fresh = {row["point"] for row in rows}
-        machine = f"{earlier['hardware']['cpu']} ({earlier['hardware']['instruction_set']})"
-        kept = [{**row, "measured": row.get("measured", earlier["date"]), "machine": row.get("machine", machine)}
+        kept = [{**row, "measured": row.get("measured", earlier["date"]),
+                 "machine": row.get("machine", machine_label(earlier["hardware"]))}
                 for row in earlier["points"] if row["point"] not in fresh]
         order = list(points)
         rows = sorted(kept + rows, key=lambda row: order.index(row["point"]) if row["point"] in order else len(order))
