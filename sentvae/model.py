@@ -242,17 +242,17 @@ class SentenceVAE(nn.Module):
                       lengths).data  # (N,) sentence index of each row
         token_nll = self.decoder.target_nll(inputs, lengths, z, packed_targets)  # (N,)
         rec = token_nll.new_zeros(batch).index_add_(0, owner, token_nll)  # (B,)
-        bow = self.bag_of_words_nll(z, targets, lengths) if self.training else None
+        bow = self.bag_of_words_nll(z, packed_targets, owner) if self.training else None
         return VAEOutput(rec=rec, num_tokens=lengths.to(rec.device, torch.float32), mu=mu,
                          logvar=logvar, z=z, bow=bow)
 
     def bag_of_words_nll(self, z: torch.Tensor | None, targets: torch.Tensor,
-                         lengths: torch.Tensor) -> torch.Tensor | None:
-        """-sum over the targets of log softmax(W z)[target]: z (B, Z), targets (B, T+1),
-        lengths (B,) -> (B,) float32; None without the head (model.bow_weight 0) or a code."""
+                         owner: torch.Tensor) -> torch.Tensor | None:
+        """-sum over each sentence's targets of log softmax(W z)[target]: z (B, Z), the real
+        targets (N,) in packed order and their sentence indices `owner` (N,), as `forward` has
+        them -> (B,) float32; None without the head (model.bow_weight 0) or a code."""
         if self.bow_head is None or z is None:
             return None
         log_probs = torch.log_softmax(self.bow_head(z).float(), dim=-1)  # (B, V)
-        real = torch.arange(targets.size(1), device=targets.device) < lengths.to(targets.device).unsqueeze(1)
-        picked = log_probs.gather(1, targets)  # (B, T+1)
-        return -(picked * real).sum(dim=1)
+        picked = log_probs[owner, targets]  # (N,)
+        return -picked.new_zeros(z.size(0)).index_add_(0, owner, picked)
