@@ -3,6 +3,7 @@
     python benchmarks/levers.py --data ../shared/data/ptb --lever adaptive_softmax --epochs 2
     python benchmarks/levers.py --data ../shared/data/ptb --lever batch_128 --epochs 2
     python benchmarks/levers.py --data ../shared/data/ptb --lever bf16 --epochs 2
+    python benchmarks/levers.py --data ../shared/data/ptb --lever kernel_cache --epochs 1
 
 Packing, real-position projection and length bucketing are exact (tests show that a sentence's
 loss does not depend on its batch), so they need no accuracy check; so is the fused AdamW kernel
@@ -54,6 +55,11 @@ LEVERS = {
     "batch_128": ModelSpec("batch_128", "batch 128, learning rate x1.5, step schedules halved",
                            [*FULL_TIED, "train.batch_size=128", "train.lr=0.003", "train.warmup_steps=150",
                             "train.kl_warmup_steps=500"]),
+    # Kernel caches bounded at 64 entries each (train.kernel_cache, kernel_cache.py) against the
+    # libraries' own 1,024: the same arithmetic, so the same validation bound is expected; under
+    # bf16 the caches decide the memory (benchmarks/results/memory.md).
+    "kernel_cache": ModelSpec("kernel_cache", "bf16, kernel caches of 64 entries (train.kernel_cache default) instead of 1,024",
+                              [*FULL_TIED, "train.bf16=true", "train.kernel_cache=64"]),
 }
 
 
@@ -61,7 +67,10 @@ LEVERS = {
 # embeddings) rather than the tied full softmax.
 UNTIED_ADAPTIVE = ModelSpec("untied_adaptive", "configs/ptb.yaml untied (adaptive softmax, two embedding tables), float32",
                             ["train.bf16=false", "model.tie_embeddings=false"])
-BASELINES = {"share_embeddings": UNTIED_ADAPTIVE}
+# The kernel caches matter only under bf16 (float32 products do not go through oneDNN on a CPU).
+BF16_CACHE_1024 = ModelSpec("bf16_cache_1024", "configs/ptb.yaml (tied full softmax), bf16, kernel caches of 1,024 entries",
+                            [*FULL_TIED, "train.bf16=true", "train.kernel_cache=1024"])
+BASELINES = {"share_embeddings": UNTIED_ADAPTIVE, "kernel_cache": BF16_CACHE_1024}
 
 
 def baseline_for(lever: ModelSpec) -> ModelSpec:

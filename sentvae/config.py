@@ -83,6 +83,10 @@ class ModelConfig:
     # the sentence from z alone, weighted by this (0: no head), which pushes the code to name the
     # sentence's words, not only its shape; the decoder is unchanged.
     bow_weight: float = 0.0
+    # The encoder's summary of a sentence, from which mu and logvar are read: the final states of
+    # every layer and direction, and with pooling also the mean and the maximum over the words of
+    # the top layer's outputs, so a word far from both ends reaches the code by a short path.
+    encoder_pooling: bool = False
     embed_dropout: float = 0.0  # dropout on embeddings (encoder and decoder)
     output_dropout: float = 0.3  # dropout on decoder GRU outputs before the vocabulary projection
     max_length: int = 60  # longest sentence (in tokens, without <bos>/<eos>) the model is trained on
@@ -241,6 +245,11 @@ class TrainConfig:
     # the processes on this machine (distributed.threads_per_process: on a CPU one process with
     # every core trains fastest, benchmarks/results/threads.md).
     threads: int = 0
+    # Entries in oneDNN's and ideep's CPU kernel caches (kernel_cache.py): under bf16 every new
+    # batch shape adds kernels with buffers of their own, and at the libraries' default of 1,024 a
+    # PTB training grew to 3.7 GB; 64 keeps it near its float32 memory at the same speed
+    # (benchmarks/results/memory.md). 0: leave the libraries' settings (and the environment) alone.
+    kernel_cache: int = 64
     out_dir: str = "runs/default"
 
     def validate(self) -> None:
@@ -261,7 +270,7 @@ class TrainConfig:
                 raise ConfigError(f"train.{name} must be >= 1, got {getattr(self, name)}")
         for name in ("max_epochs", "max_steps", "warmup_steps", "kl_warmup_steps", "eval_every",
                      "patience", "threads", "builtin_valid_size", "builtin_test_size",
-                     "autoencoder_steps"):
+                     "autoencoder_steps", "kernel_cache"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"train.{name} must be >= 0, got {getattr(self, name)}")
         if self.max_epochs == 0 and self.max_steps == 0:

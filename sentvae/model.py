@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from .config import ModelConfig
 from .cross_entropy import adaptive_cross_entropy, cross_entropy
@@ -45,11 +45,21 @@ def _pack(x: torch.Tensor, lengths: torch.Tensor) -> PackedSequence:
     return pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
 
 
+def _mean_and_max(outputs: PackedSequence, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and maximum over the real positions of packed GRU outputs: (B, D) each, batch order."""
+    padded, _ = pad_packed_sequence(outputs, batch_first=True)  # (B, T, D), zeros past each length
+    real = torch.arange(padded.size(1), device=padded.device) < lengths.to(padded.device).unsqueeze(1)  # (B, T)
+    mean = padded.sum(1) / lengths.to(padded.device, padded.dtype).unsqueeze(1)
+    maximum = padded.masked_fill(~real.unsqueeze(-1), float("-inf")).amax(1)
+    return mean, maximum
+
+
 SCORE_ROWS = 2048  # positions scored at a time without gradients: (2048, V) float32 logits at most
 
 
 class Encoder(nn.Module):
-    """Embedding -> (bi)GRU -> final hidden states of every layer and direction -> mu, logvar."""
+    """Embedding -> (bi)GRU -> final hidden states of every layer and direction (and, with
+    `encoder_pooling`, the mean and maximum of the top layer's outputs) -> mu, logvar."""
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
@@ -58,14 +68,17 @@ class Encoder(nn.Module):
         self.rnn = nn.GRU(cfg.embed_dim, cfg.encoder_hidden_dim, num_layers=cfg.encoder_layers,
                           bidirectional=cfg.bidirectional, batch_first=True)
         directions = 2 if cfg.bidirectional else 1
-        self.to_gaussian = nn.Linear(cfg.encoder_layers * directions * cfg.encoder_hidden_dim,
-                                     2 * cfg.latent_dim)
+        self.pooling = cfg.encoder_pooling
+        summary_states = cfg.encoder_layers * directions + (2 * directions if self.pooling else 0)
+        self.to_gaussian = nn.Linear(summary_states * cfg.encoder_hidden_dim, 2 * cfg.latent_dim)
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """ids (B, T), lengths (B,) -> mu (B, Z), logvar (B, Z)."""
         embedded = self.dropout(self.embedding(ids))  # (B, T, E)
-        _, final = self.rnn(_pack(embedded, lengths))  # (layers * directions, B, H), batch order restored
+        outputs, final = self.rnn(_pack(embedded, lengths))  # final (layers * directions, B, H), batch order restored
         summary = final.transpose(0, 1).reshape(ids.size(0), -1)  # (B, layers * directions * H)
+        if self.pooling:
+            summary = torch.cat([summary, *_mean_and_max(outputs, lengths)], dim=-1)  # (B, S)
         mu, logvar = self.to_gaussian(summary).chunk(2, dim=-1)
         return mu, logvar
 

@@ -32,6 +32,7 @@ from .config import ModelConfig, TrainConfig, resolve_output_layer
 from .data import EncodedSplit, bucketed_batches, iterate
 from .distributed import World, init_world, shutdown, threads_per_process, wrap
 from .errors import CheckpointError, SentvaeError
+from .kernel_cache import bound_kernel_caches
 from .latent import fit_code_prior
 from .likelihood import evaluate_bound
 from .model import SentenceVAE
@@ -105,6 +106,7 @@ def train(model_cfg: ModelConfig, train_cfg: TrainConfig, resume: bool = False,
           progress: bool = True, echo=print) -> dict:
     """Train a sentence VAE (or the language-model baseline); return (and write) its summary."""
     started = time.perf_counter()
+    bound_kernel_caches(train_cfg.kernel_cache)  # before the first kernel is built
     torch.set_num_threads(threads_per_process(train_cfg.threads))
     device = resolve_device(train_cfg.device)
     world = init_world(device)

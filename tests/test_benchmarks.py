@@ -240,15 +240,19 @@ def test_a_lever_with_its_own_baseline_is_compared_with_that_baseline(tmp_path):
     assert "share one embedding table" in markdown and " / " in markdown.splitlines()[2]
 
 
-def test_memory_benchmark_records_resident_memory_of_each_mode(tmp_path):
-    result = run("memory.py", ["--steps", "10", "--results-dir", str(tmp_path / "results")])
+def test_memory_benchmark_records_resident_memory_and_speed_of_each_mode(tmp_path):
+    result = run("memory.py", ["--steps", "50", "--kernel-cache", "1024",
+                               "--results-dir", str(tmp_path / "results")])
     assert result.returncode == 0, result.stderr[-2000:]
     payload = json.loads((tmp_path / "results" / "memory.json").read_text())
-    assert set(payload["runs"]) == {"float32", "bf16"}
-    for records in payload["runs"].values():
-        assert [r["step"] for r in records] == [10]
-        assert 0 < records[0]["resident_mb"] <= records[0]["peak_mb"]
-    assert "| float32 | " in (tmp_path / "results" / "memory.md").read_text()
+    assert list(payload["runs"]) == ["float32", "bf16, train.kernel_cache=64 (default)",
+                                     "bf16, train.kernel_cache=1024"]
+    for run_ in payload["runs"].values():
+        assert [r["step"] for r in run_["records"]] == [10, 20, 30, 40, 50]
+        assert all(0 < r["resident_mb"] <= r["peak_mb"] for r in run_["records"])
+        assert run_["seconds"] > 0
+    table = (tmp_path / "results" / "memory.md").read_text()
+    assert "| float32 | " in table and "| step 50 |" in table and "| 1.00x |" in table
 
 
 def test_rate_benchmark_scores_each_point_and_update_keeps_the_other_rows(tmp_path):

@@ -7,7 +7,7 @@ from sentvae.config import ModelConfig
 from sentvae.data import collate
 from sentvae.errors import ArgumentError
 from sentvae.model import SentenceVAE
-from sentvae.tokenizer import BOS_ID, PAD_ID, UNK_ID
+from sentvae.tokenizer import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
 V = 40
 
@@ -266,3 +266,22 @@ def test_the_bag_of_words_loss_scores_each_target_word_from_z_alone_in_training_
     assert model.bow_head.weight.grad.abs().sum() > 0 and model.encoder.embedding.weight.grad.abs().sum() > 0
     assert model.eval()(tokens, lengths).bow is None
     assert tiny().bow_head is None and tiny(bow_weight=1.0, latent_dim=0).bow_head is None
+
+
+def test_a_pooled_encoder_summary_adds_the_mean_and_maximum_of_the_real_positions_only():
+    plain, pooled = tiny(), tiny(encoder_pooling=True)
+    hidden = 10  # encoder_hidden_dim; bidirectional, one layer: 2 final states, then 2 means and 2 maxima
+    assert (plain.encoder.to_gaussian.in_features, pooled.encoder.to_gaussian.in_features) == (2 * hidden, 6 * hidden)
+    tokens, lengths = collate(BATCH)
+    noisy = torch.cat([tokens, torch.full((4, 9), 7)], dim=1)  # garbage past the lengths
+    mu = pooled(tokens, lengths).mu
+    assert torch.allclose(mu, pooled(noisy, lengths).mu, atol=1e-6)
+    alone = torch.cat([pooled(*collate([ids])).mu for ids in BATCH])
+    assert torch.allclose(mu, alone, atol=1e-6)
+    # by hand, for the longest sentence (no padding): GRU outputs (1, T, 2H) -> mean, max over T
+    ids = torch.tensor([BATCH[2]])
+    encoder = pooled.encoder
+    outputs, final = encoder.rnn(encoder.embedding(torch.cat([ids, torch.tensor([[EOS_ID]])], 1)))  # words + <eos>
+    summary = torch.cat([final.transpose(0, 1).reshape(1, -1), outputs.mean(1), outputs.amax(1)], dim=-1)
+    expected_mu = encoder.to_gaussian(summary).chunk(2, dim=-1)[0]
+    assert torch.allclose(mu[2:3], expected_mu, atol=1e-6)
