@@ -254,8 +254,8 @@ def run_footnote(payload: dict, detail: str = "") -> str:
     """The machine, the parallelism, (`detail`,) this command's minutes and date, and which rows
     were kept from earlier runs."""
     reused = " (with --reuse: finished trainings and evaluations kept)" if payload.get("reused") else ""
-    return (f"{machine_label(payload['hardware'])}, {payload['parallel']} trainings at a time, one thread "
-            f"each; {detail}this command {payload['minutes']:.1f} minutes{reused}; {payload['date']}."
+    return (f"{machine_label(payload['hardware'])}, up to {payload['parallel']} trainings at a time, one thread "
+            f"each (a point's training minutes depend on how many shared the cores); {detail}this command {payload['minutes']:.1f} minutes{reused}; {payload['date']}."
             f"{measured_note(payload)}")
 
 
@@ -273,7 +273,8 @@ def measured_note(payload: dict) -> str:
     if not kept:
         return ""
     dates = sorted({f"{row.get('measured')} on {row.get('machine')}" for row in kept})
-    return (f" {len(payload['points']) - len(kept)} rows measured by this command, {len(kept)} kept "
+    rows = lambda n: f"{n} row{'' if n == 1 else 's'}"  # noqa: E731
+    return (f" {rows(len(payload['points']) - len(kept))} measured by this command, {rows(len(kept))} kept "
             f"from the results file (--update; measured {', '.join(dates)}).")
 
 
