@@ -29,11 +29,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import REPO, RESULTS, echo, hardware, relative, write_results  # noqa: E402
 
-from sentvae.kernel_cache import CACHE_VARIABLES  # noqa: E402  (os only: no torch in this process)
+from sentvae.config import TrainConfig  # noqa: E402
+from sentvae.kernel_cache import CACHE_VARIABLES  # noqa: E402
 
 VOCAB = 10_002
 BATCH = 64
-DEFAULT_CACHE = 64  # train.kernel_cache's default (sentvae.config.TrainConfig)
+DEFAULT_CACHE = TrainConfig().kernel_cache  # what training uses unless told otherwise
 
 
 def probe(steps: int, bf16: bool, seed: int, kernel_cache: int) -> dict:
@@ -107,8 +108,9 @@ def main(argv: list[str] | None = None) -> int:
     payload = {"benchmark": "memory", "command": "python benchmarks/memory.py " + " ".join(sys.argv[1:] if argv is None else argv),
                "hardware": hardware(), "steps": args.steps, "batch_size": BATCH, "vocab_size": VOCAB,
                "model": "configs/ptb.yaml", "runs": runs}
-    json_path, md_path = write_results("memory", payload, render(payload), args.results_dir)
-    echo(render(payload))
+    table = render(payload)
+    json_path, md_path = write_results("memory", payload, table, args.results_dir)
+    echo(table)
     echo(f"wrote {json_path} and {md_path}")
     return 0
 

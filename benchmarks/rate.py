@@ -44,6 +44,7 @@ from common import RESULTS, echo, fail, hardware, read_run_summary, relative, wr
 
 CAPACITY = ["model.latent_dim=64", "model.encoder_hidden_dim=256", "train.lr=0.006",
             "train.builtin_train_size=160000", "train.max_epochs=2"]
+TARGET80_NOWD = CAPACITY + ["train.kl_target=80", "model.word_dropout=0"]  # the target-80 reference point
 POINTS = {  # name -> (title, config overrides)
     "beta1": ("beta = 1 (KL-regularised)", []),
     "target5": ("target rate 5 nats", ["train.kl_target=5"]),
@@ -64,12 +65,12 @@ POINTS = {  # name -> (title, config overrides)
     "capacity80_z128": ("target 80, z 128, 5k steps", CAPACITY + ["train.kl_target=80", "model.latent_dim=128"]),
     # Without word dropout (it learned faster in a 2,100-step probe), and with the codes' MMD to
     # N(0, I) in the loss (train.mmd_weight: InfoVAE / WAE), which aims at samples from N(0, I).
-    "capacity80_nowd": ("target 80, z 64, no word dropout", CAPACITY + ["train.kl_target=80", "model.word_dropout=0"]),
+    "capacity80_nowd": ("target 80, z 64, no word dropout", TARGET80_NOWD),
     "capacity40_nowd": ("target 40, z 64, no word dropout", CAPACITY + ["train.kl_target=40", "model.word_dropout=0"]),
     # Reconstruction fails on long sentences (12+ words: 4% exact at 5k steps, at C = 40 and 80
     # alike): the same model trained 4x longer (8 epochs of 160k sentences, 20k steps).
     "capacity80_nowd_long": ("target 80, z 64, no word dropout, 20k steps",
-                             CAPACITY + ["train.kl_target=80", "model.word_dropout=0", "train.max_epochs=8"]),
+                             [*TARGET80_NOWD, "train.max_epochs=8"]),
     # MMD weight 1,000: at 100 the batch MMD^2 was already ~0.005 (0.5 nats of loss), too little to act.
     "capacity40_nowd_mmd": ("target 40, z 64, no word dropout, MMD 1000",
                             CAPACITY + ["train.kl_target=40", "model.word_dropout=0", "train.mmd_weight=1000"]),
@@ -78,7 +79,7 @@ POINTS = {  # name -> (title, config overrides)
     "capacity40_nowd_mmd300": ("target 40, z 64, no word dropout, MMD 300",
                                CAPACITY + ["train.kl_target=40", "model.word_dropout=0", "train.mmd_weight=300"]),
     "capacity80_nowd_mmd": ("target 80, z 64, no word dropout, MMD 1000",
-                            CAPACITY + ["train.kl_target=80", "model.word_dropout=0", "train.mmd_weight=1000"]),
+                            [*TARGET80_NOWD, "train.mmd_weight=1000"]),
     # Is the rate what limits long sentences, or the networks? An unregularised autoencoder with the
     # same capacity (no KL term at all), and the target-80 model with 512-unit GRUs.
     "capacity_ae_nowd": ("autoencoder (beta = 0), z 64, no word dropout",
@@ -91,21 +92,21 @@ POINTS = {  # name -> (title, config overrides)
     # did not like your puppy" -> "the pink puppy did not like your trains"): a bag-of-words loss
     # on z (Zhao et al. 2017) asks the code to name the words.
     "capacity80_nowd_bow": ("target 80, z 64, no word dropout, bag-of-words loss",
-                            CAPACITY + ["train.kl_target=80", "model.word_dropout=0", "model.bow_weight=1"]),
+                            [*TARGET80_NOWD, "model.bow_weight=1"]),
     # Under-fitting, not over-fitting (train-set reconstruction 69% against 63% on test): more
     # updates for the same sentences (batch 32, 10,000 steps), and a higher learning rate.
     "capacity80_nowd_b32": ("target 80, z 64, no word dropout, batch 32",
-                            CAPACITY + ["train.kl_target=80", "model.word_dropout=0", "train.batch_size=32"]),
+                            [*TARGET80_NOWD, "train.batch_size=32"]),
     # Long sentences fail most (16+ words: 0-1% exact at every point, even the autoencoder): the
     # code is read from the GRUs' final states only; with the mean and maximum of the encoder's
     # outputs too, every word has a short path to the code.
     "capacity80_nowd_pool": ("target 80, z 64, no word dropout, pooled encoder summary",
-                             CAPACITY + ["train.kl_target=80", "model.word_dropout=0", "model.encoder_pooling=true"]),
+                             [*TARGET80_NOWD, "model.encoder_pooling=true"]),
     "capacity80_nowd_pool_long": ("target 80, z 64, no word dropout, pooled encoder summary, 20k steps",
-                                  CAPACITY + ["train.kl_target=80", "model.word_dropout=0", "model.encoder_pooling=true",
+                                  [*TARGET80_NOWD, "model.encoder_pooling=true",
                                               "train.max_epochs=8"]),
     "capacity80_nowd_lr012": ("target 80, z 64, no word dropout, lr 0.012",
-                              CAPACITY + ["train.kl_target=80", "model.word_dropout=0", "train.lr=0.012"]),
+                              [*TARGET80_NOWD, "train.lr=0.012"]),
 }
 QUICK_STEPS = ["train.max_steps=30", "train.eval_every=15", "train.warmup_steps=5", "train.kl_warmup_steps=10"]
 QUICK = ["train.builtin_train_size=600", "train.builtin_valid_size=100", "train.builtin_test_size=100",

@@ -48,8 +48,9 @@ def _pack(x: torch.Tensor, lengths: torch.Tensor) -> PackedSequence:
 def _mean_and_max(outputs: PackedSequence, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean and maximum over the real positions of packed GRU outputs: (B, D) each, batch order."""
     padded, _ = pad_packed_sequence(outputs, batch_first=True)  # (B, T, D), zeros past each length
-    real = torch.arange(padded.size(1), device=padded.device) < lengths.to(padded.device).unsqueeze(1)  # (B, T)
-    mean = padded.sum(1) / lengths.to(padded.device, padded.dtype).unsqueeze(1)
+    lengths = lengths.to(padded.device).unsqueeze(1)  # (B, 1)
+    real = torch.arange(padded.size(1), device=padded.device) < lengths  # (B, T)
+    mean = padded.sum(1) / lengths.to(padded.dtype)
     maximum = padded.masked_fill(~real.unsqueeze(-1), float("-inf")).amax(1)
     return mean, maximum
 
