@@ -22,7 +22,7 @@ from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from .config import ModelConfig
-from .cross_entropy import adaptive_cross_entropy, cross_entropy
+from .cross_entropy import adaptive_cross_entropy, linear_cross_entropy
 from .errors import ArgumentError
 from .noise import corrupt_encoder_input, word_dropout
 from .tokenizer import PAD_ID
@@ -154,8 +154,9 @@ class Decoder(nn.Module):
         """-log p(target) of every real position: targets (N,) in packed order -> (N,) float32.
 
         The adaptive softmax scores only the head and the clusters the targets fall in, never the
-        whole vocabulary: that is where its speed comes from. Both output layers' cross-entropies
-        hold each logits tensor once in training (cross_entropy.py). Without gradients (evaluation)
+        whole vocabulary: that is where its speed comes from. The full softmax projects and scores
+        a chunk of positions at a time and never holds all N x V logits; the adaptive one holds
+        each of its logits tensors once (cross_entropy.py). Without gradients (evaluation)
         either is scored `SCORE_ROWS` positions at a time, so evaluating a large batch on a large
         vocabulary never holds all its logits at once.
         """
@@ -169,7 +170,7 @@ class Decoder(nn.Module):
         """-log p(target): outputs (N, H), targets (N,) -> (N,) float32."""
         if self.adaptive:
             return adaptive_cross_entropy(self.output, outputs, targets)
-        return cross_entropy(self.output(outputs).float(), targets)
+        return linear_cross_entropy(outputs, self.output.weight, self.output.bias, targets)
 
     def step(self, tokens: torch.Tensor, hidden: torch.Tensor,
              z: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:

@@ -113,6 +113,10 @@ def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, tokens:
     """
     for group in optimizer.param_groups:
         group["lr"] = lr
+    # The last step's gradients go before the forward pass, not after it: the forward pass's peak
+    # (every saved activation, and the output layer's gradients, cross_entropy.py) then does not
+    # also hold a gradient for every parameter.
+    optimizer.zero_grad(set_to_none=True)
     device_type = tokens.device.type
     with torch.autocast(device_type, dtype=torch.bfloat16, enabled=bf16):
         out = model(tokens, lengths, eps=noise.eps, drop_uniform=noise.word_uniform,
@@ -124,7 +128,6 @@ def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, tokens:
     loss = vae_loss(out.rec, kl, beta, free_bits, kl_target, mmd, mmd_weight, out.bow, bow_weight)
     if check_loss and not torch.isfinite(loss):
         raise NonFiniteStep(f"the loss became {float(loss.detach())}")
-    optimizer.zero_grad(set_to_none=True)
     (loss * loss_scale).backward()
     clip = grad_clip if grad_clip > 0 else math.inf  # inf: measure only
     grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), clip)

@@ -421,6 +421,10 @@ class TrainingLoop:
                                   f"({self.cfg.kl_schedule} schedule): the model is not a VAE at "
                                   "beta = 1 yet; train longer or shorten the KL warm-up")
             echo(f"warning: {summary['warning']}")
+        # Training is over and its optimizer state is in the last checkpoint: the gradients and
+        # AdamW's two moments (three times the weights) leave before the evaluation and the prior fit.
+        self.optimizer.zero_grad(set_to_none=True)
+        self.optimizer.state.clear()
         release_free_memory()
         final = evaluate_bound(self.model, self.valid_split, seed=self.cfg.seed)
         summary.update(best_valid_loss_per_sentence=state.best_valid_loss, last_valid=final)

@@ -100,3 +100,63 @@ def test_an_adaptive_softmax_cluster_no_target_falls_in_scores_right_and_still_g
     for parameter in layer.tail[0].parameters():
         assert parameter.grad is not None and torch.count_nonzero(parameter.grad) == 0
     assert all(torch.count_nonzero(p.grad) > 0 for p in layer.tail[1].parameters())
+
+
+@pytest.mark.parametrize("uniform", [True, False])  # a mean's incoming gradient, and any other
+@pytest.mark.parametrize("with_bias", [True, False])
+def test_linear_cross_entropy_equals_projection_then_torch_cross_entropy(monkeypatch, uniform, with_bias):
+    from sentvae.cross_entropy import linear_cross_entropy
+
+    monkeypatch.setattr(module, "CHUNK_ROWS", 4)  # 11 rows: three chunks, the last one short
+    torch.manual_seed(int(uniform) + 2 * int(with_bias))
+    rows, hidden_dim, vocab = 11, 6, 13
+    hidden = torch.randn(rows, hidden_dim, dtype=torch.float64, requires_grad=True)
+    weight = torch.randn(vocab, hidden_dim, dtype=torch.float64, requires_grad=True)
+    bias = torch.randn(vocab, dtype=torch.float64, requires_grad=True) if with_bias else None
+    targets = torch.randint(vocab, (rows,))
+    upstream = torch.full((rows,), 0.3, dtype=torch.float64) if uniform else torch.randn(rows, dtype=torch.float64)
+    leaves = [hidden, weight] + ([bias] if with_bias else [])
+
+    ours = linear_cross_entropy(hidden * 2, weight, bias, targets)
+    ours_grads = torch.autograd.grad((ours * upstream).sum(), leaves)
+    theirs = F.cross_entropy(F.linear(hidden * 2, weight, bias), targets, reduction="none")
+    theirs_grads = torch.autograd.grad((theirs * upstream).sum(), leaves)
+    assert torch.allclose(ours, theirs, atol=1e-12)
+    for mine, reference in zip(ours_grads, theirs_grads):
+        assert torch.allclose(mine, reference, atol=1e-10)
+
+
+def test_linear_cross_entropy_without_gradients_and_on_no_rows():
+    from sentvae.cross_entropy import linear_cross_entropy
+
+    torch.manual_seed(3)
+    hidden, weight, bias = torch.randn(5, 4), torch.randn(9, 4), torch.randn(9)
+    targets = torch.randint(9, (5,))
+    reference = F.cross_entropy(F.linear(hidden, weight, bias), targets, reduction="none")
+    with torch.no_grad():
+        assert torch.allclose(linear_cross_entropy(hidden, weight, bias, targets), reference, atol=1e-6)
+    weight.requires_grad_(True)
+    empty = linear_cross_entropy(hidden[:0], weight, bias, targets[:0])
+    assert empty.shape == (0,)
+    empty.sum().backward()  # no rows: a zero gradient, not an error
+    assert torch.equal(weight.grad, torch.zeros_like(weight))
+
+
+def test_linear_cross_entropy_under_bf16_autocast_matches_the_autocast_projection():
+    from sentvae.cross_entropy import linear_cross_entropy
+
+    torch.manual_seed(4)
+    hidden = torch.randn(40, 32, requires_grad=True)
+    weight = (torch.randn(100, 32) / 6).requires_grad_(True)
+    targets = torch.randint(100, (40,))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        ours = linear_cross_entropy(hidden, weight, None, targets)
+        ours_grads = torch.autograd.grad(ours.mean(), [hidden, weight])
+        theirs = cross_entropy(F.linear(hidden, weight).float(), targets)
+        theirs_grads = torch.autograd.grad(theirs.mean(), [hidden, weight])
+    assert ours.dtype == torch.float32 and ours_grads[1].dtype == torch.float32
+    assert torch.allclose(ours, theirs, atol=1e-3)
+    for mine, reference in zip(ours_grads, theirs_grads):
+        assert torch.allclose(mine, reference, atol=1e-3, rtol=1e-2)
+    exact = F.cross_entropy(F.linear(hidden.double(), weight.double()), targets, reduction="none")
+    assert (ours.double() - exact).abs().max() < 0.1  # bf16 products, not a different function

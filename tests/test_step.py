@@ -101,6 +101,20 @@ def test_loss_scale_scales_the_gradient_not_the_reported_loss():
     assert torch.allclose(grads[1], 0.25 * grads[0], atol=1e-7)
 
 
+def test_the_last_steps_gradients_are_gone_before_the_next_forward_pass():
+    model = tiny()
+    optimizer = build_optimizer(model, lr=1e-2)
+    tokens, lengths, noise = batch()
+    train_step(model, optimizer, tokens, lengths, noise, beta=0.5, lr=0.02)
+    assert all(p.grad is not None for p in model.parameters())  # left for the caller to read
+    held = []
+    hook = model.register_forward_pre_hook(
+        lambda module, args: held.append(sum(p.grad is not None for p in module.parameters())))
+    train_step(model, optimizer, tokens, lengths, noise, beta=0.5, lr=0.02)
+    hook.remove()
+    assert held == [0]  # the forward pass's peak does not also hold a gradient per parameter
+
+
 def test_a_nan_loss_raises_before_anything_is_updated(monkeypatch):
     import sentvae.step as step
 
