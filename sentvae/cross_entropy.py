@@ -110,9 +110,13 @@ class _LinearCrossEntropy(torch.autograd.Function):
     def backward(ctx, grad_nll: torch.Tensor):
         hidden, weight, bias, targets, grad_hidden, grad_weight, grad_bias = ctx.saved_tensors
         if len(grad_nll) and bool((grad_nll == grad_nll[0]).all()):
-            scale = grad_nll[0]  # every row weighted alike: one number scales the projection's gradient
-            grad_hidden = grad_hidden * grad_nll.unsqueeze(1).to(grad_hidden.dtype)
-            grad_weight, grad_bias = grad_weight * scale, None if grad_bias is None else grad_bias * scale
+            # Every row weighted alike: one number scales the projection's gradient. The buffers
+            # are this function's own and used once, so they are scaled in place.
+            scale = grad_nll[0]
+            grad_hidden.mul_(grad_nll.unsqueeze(1).to(grad_hidden.dtype))
+            grad_weight.mul_(scale)
+            if grad_bias is not None:
+                grad_bias.mul_(scale)
         else:  # rows weighted differently (or none): the projection's gradient needs each row's weight
             with torch.autocast(hidden.device.type, dtype=ctx.product_dtype,
                                 enabled=ctx.product_dtype != weight.dtype):
