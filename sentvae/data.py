@@ -16,7 +16,7 @@ import functools
 import json
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Iterator
 
@@ -278,13 +278,21 @@ def load_splits(cfg: TrainConfig) -> dict:
 
 @dataclass
 class EncodedSplit:
-    """A tokenised split: Arrow column `ids` (word ids, no specials) and a length array."""
+    """A tokenised split: every sentence's word ids back to back in one numpy array.
 
-    dataset: object  # datasets.Dataset with columns "ids", "length" (+ the originals)
-    lengths: np.ndarray  # (num_sentences,) words per sentence
+    The ids live in numpy, not in the Arrow table they were read from, so a split can be built in
+    one process and used in another (`splits.prepare_splits_apart`) and a batch is a few array
+    slices. `dataset` keeps the source table (with its other columns, e.g. labels) where it is
+    still at hand; `detached()` drops it.
+    """
+
+    ids: np.ndarray  # (words of all table rows,) int32, the rows' word ids back to back (no specials)
+    offsets: np.ndarray  # (table rows + 1,) int64: table row r is ids[offsets[r]: offsets[r + 1]]
+    lengths: np.ndarray  # (num_sentences,) words per sentence of the split
     dropped: int  # sentences over max_length that were dropped
     truncated: int  # sentences over max_length that were cut
-    rows: np.ndarray | None = None  # the split's rows of `dataset` (None: all, in order)
+    rows: np.ndarray | None = None  # the split's table rows (None: all, in order)
+    dataset: object | None = None  # the source `datasets.Dataset` for `column` (None: detached)
 
     def __len__(self) -> int:
         return len(self.lengths)
@@ -296,19 +304,26 @@ class EncodedSplit:
 
     def batch_ids(self, indices: np.ndarray) -> list[list[int]]:
         """Word ids of the split's sentences at `indices` (positions within the split)."""
-        return self.dataset[self._rows(indices).tolist()]["ids"]
+        starts, ends = self.offsets[:-1], self.offsets[1:]
+        return [self.ids[starts[row]: ends[row]].tolist() for row in self._rows(indices)]
 
     def column(self, name: str) -> list:
         """The values of a corpus column (e.g. a label), one per sentence of the split."""
+        if self.dataset is None:
+            raise DataError(f"column {name!r}: this split was detached from its corpus table")
         return self.dataset.select_columns([name])[self._rows(np.arange(len(self))).tolist()][name]
 
     def subset(self, positions: np.ndarray) -> "EncodedSplit":
-        """The sentences at `positions` of this split, sharing its Arrow table."""
-        return EncodedSplit(self.dataset, self.lengths[positions], 0, 0,
-                            rows=self._rows(np.asarray(positions)))
+        """The sentences at `positions` of this split, sharing its arrays and table."""
+        return EncodedSplit(self.ids, self.offsets, self.lengths[positions], 0, 0,
+                            rows=self._rows(np.asarray(positions)), dataset=self.dataset)
+
+    def detached(self) -> "EncodedSplit":
+        """The same split without its `datasets` table: only numpy arrays, cheap to pickle."""
+        return replace(self, dataset=None)
 
     def _rows(self, indices: np.ndarray) -> np.ndarray:
-        return indices if self.rows is None else self.rows[indices]
+        return np.asarray(indices) if self.rows is None else self.rows[indices]
 
 
 def encode_split(dataset, tokenizer: TextTokenizer, max_length: int, long_sentences: str = "drop",
@@ -323,18 +338,31 @@ def encode_split(dataset, tokenizer: TextTokenizer, max_length: int, long_senten
             ids = [x[:max_length] for x in ids]
         return {"ids": ids, "length": [len(x) for x in ids], "too_long": over}
 
+    if len(dataset) == 0:
+        return EncodedSplit(np.zeros(0, np.int32), np.zeros(1, np.int64), np.zeros(0, np.int64), 0, 0,
+                            dataset=dataset)
     use_proc = num_proc if num_proc and len(dataset) >= 200_000 else None
     encoded = dataset.map(tokenize, batched=True, batch_size=2000, num_proc=use_proc)
+    ids, offsets = _ragged_column(encoded, "ids")
     too_long = numpy_column(encoded, "too_long").astype(bool)
     empty = numpy_column(encoded, "length") == 0
     dropped = int(too_long.sum()) if long_sentences == "drop" else 0
     truncated = int(too_long.sum()) if long_sentences == "truncate" else 0
     keep = ~empty & ~too_long if long_sentences == "drop" else ~empty
-    lengths = numpy_column(encoded, "length").astype(np.int64)
+    lengths = np.diff(offsets)
     if keep.all():
-        return EncodedSplit(encoded, lengths, dropped, truncated)
+        return EncodedSplit(ids, offsets, lengths, dropped, truncated, dataset=encoded)
     rows = np.flatnonzero(keep)  # kept as an index array, not a `datasets` select
-    return EncodedSplit(encoded, lengths[rows], dropped, truncated, rows=rows)
+    return EncodedSplit(ids, offsets, lengths[rows], dropped, truncated, rows=rows, dataset=encoded)
+
+
+def _ragged_column(dataset, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """A list-of-ints column as (values (total,) int32, offsets (rows + 1,) int64), read from
+    Arrow in bulk."""
+    column = dataset.select_columns([name]).with_format("arrow")[:][name].combine_chunks()
+    offsets = column.offsets.to_numpy().astype(np.int64)
+    values = column.flatten().to_numpy(zero_copy_only=False).astype(np.int32)
+    return values, offsets - offsets[0]
 
 
 def carve_validation(num_rows: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

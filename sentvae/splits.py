@@ -3,11 +3,17 @@
 `prepare_splits` loads the configured corpora (data.py), holds out a seeded validation share of
 the training file when there is no validation file, trains the tokenizer on the training rows
 only (unless one is given, as on resume), and encodes every split.
+
+`prepare_splits_apart` does the same in a short-lived child process, which hands back only numpy
+arrays and the tokenizer: the training process then never imports `datasets`, `pyarrow` and
+`pandas`, whose libraries alone keep about 100 MB resident for the whole run.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
@@ -57,6 +63,27 @@ def prepare_splits(model_cfg: ModelConfig, train_cfg: TrainConfig,
                             f"{model_cfg.max_length} tokens ({split.dropped} longer ones dropped; "
                             "raise model.max_length or set train.long_sentences=truncate)")
     return tokenizer, encoded
+
+
+
+def prepare_splits_apart(model_cfg: ModelConfig, train_cfg: TrainConfig,
+                         tokenizer: TextTokenizer | None = None) -> tuple[TextTokenizer, dict[str, EncodedSplit]]:
+    """`prepare_splits` in a forked child process; the splits come back detached (numpy only).
+
+    The child imports `datasets` (and with it `pyarrow` and `pandas`) and exits; this process
+    keeps only the tokenizer and the id arrays. Errors (a `DataError` naming the file) are raised
+    here as the child raised them. Where `fork` does not exist (Windows), it runs in this process.
+    """
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return prepare_splits(model_cfg, train_cfg, tokenizer)
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork")) as child:
+        return child.submit(_prepared_and_detached, model_cfg, train_cfg, tokenizer).result()
+
+
+def _prepared_and_detached(model_cfg: ModelConfig, train_cfg: TrainConfig,
+                           tokenizer: TextTokenizer | None) -> tuple[TextTokenizer, dict[str, EncodedSplit]]:
+    tokenizer, splits = prepare_splits(model_cfg, train_cfg, tokenizer)
+    return tokenizer, {name: split.detached() for name, split in splits.items()}
 
 
 def long_sentence_notes(splits: dict[str, EncodedSplit], max_length: int) -> list[str]:

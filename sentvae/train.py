@@ -40,7 +40,7 @@ from .objective import kl_weight, learning_rate, validation_loss
 from .pipeline import save_prior
 from .run import RunDirectory, RunState
 from .signals import StopSignals
-from .splits import long_sentence_notes, prepare_splits
+from .splits import long_sentence_notes, prepare_splits_apart
 from .step import NonFiniteStep, build_optimizer, native_bf16, step_noise, train_step
 from .tokenizer import TextTokenizer
 
@@ -130,7 +130,7 @@ def train(model_cfg: ModelConfig, train_cfg: TrainConfig, resume: bool = False,
 
     if not world.is_main:
         world.barrier()  # rank 0 fills the `datasets` cache first; the others then read it
-    tokenizer, splits = prepare_splits(model_cfg, train_cfg, tokenizer)
+    tokenizer, splits = prepare_splits_apart(model_cfg, train_cfg, tokenizer)  # datasets stays out of this process
     if world.is_main:
         world.barrier()
     model_cfg.vocab_size = tokenizer.vocab_size

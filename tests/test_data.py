@@ -64,6 +64,25 @@ def test_long_sentences_dropped_or_truncated(tmp_path):
     assert cut.num_targets == int(cut.lengths.sum()) + 3
 
 
+
+def test_encoded_ids_are_the_tokenizers_and_survive_detaching(tmp_path):
+    import pickle
+
+    texts = ["the dog sees a cat .", "", "a cat sleeps .", "did the dog see the cat ?"]
+    tok = TextTokenizer.train(texts)
+    ds = load_text_dataset(write(tmp_path, "a.jsonl", "\n".join(json.dumps({"text": t or " ", "label": i})
+                                                                for i, t in enumerate(texts))))
+    split = encode_split(ds, tok, max_length=6, long_sentences="drop")  # 6 and 4 words kept, 8 dropped
+    expected = [tok.encode(texts[0]), tok.encode(texts[2])]
+    assert split.ids.dtype == np.int32 and split.batch_ids(np.array([1, 0])) == expected[::-1]
+    assert split.lengths.tolist() == [len(x) for x in expected]
+    assert split.column("label") == [0, 2]  # the blank row was removed on loading
+    shipped = pickle.loads(pickle.dumps(split.detached()))
+    assert shipped.dataset is None and shipped.batch_ids(np.arange(2)) == expected
+    assert shipped.subset(np.array([1])).batch_ids(np.array([0])) == [expected[1]]
+    with pytest.raises(DataError, match="label"):
+        shipped.column("label")
+
 def test_collate_layout():
     tokens, lengths = collate([[5, 6], [7]])
     assert tokens.tolist() == [[BOS_ID, 5, 6, EOS_ID], [BOS_ID, 7, EOS_ID, PAD_ID]]
