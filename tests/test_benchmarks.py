@@ -303,3 +303,16 @@ def test_rate_benchmark_on_a_corpus_judges_the_samples_with_a_language_model(tmp
         "reconstruction_bleu": row["reconstruction_bleu"] >= 50.0,
         "fitted_prior_fluency": row["fitted_prior_forward_ppl"] <= 1.3 * row["lm_ppl_real"]}
     assert "forward PPL" in (tmp_path / "results" / "rate_yelp_quick.md").read_text()
+
+
+def test_longest_batch_memory_probe_prepares_data_apart_and_reports_the_peak(tmp_path):
+    data = tmp_path / "ptb"
+    data.mkdir()
+    for name, sentences in splits(train=300, valid=40, test=40, seed=3).items():
+        (data / f"ptb.{name}.txt").write_text("".join(f" {s.text} \n" for s in sentences))
+    result = run("longest_batch_memory.py", ["--data", str(data), "--batches", "1", "--repeats", "1"])
+    assert result.returncode == 0, result.stderr[-2000:]
+    before, peak = [float(line.rsplit(": ", 1)[1].split()[0].replace(",", ""))
+                    for line in result.stdout.strip().splitlines()]
+    assert "prepare_splits_apart" in result.stdout
+    assert 0 < before <= peak
