@@ -304,8 +304,7 @@ class EncodedSplit:
 
     def batch_ids(self, indices: np.ndarray) -> list[list[int]]:
         """Word ids of the split's sentences at `indices` (positions within the split)."""
-        starts, ends = self.offsets[:-1], self.offsets[1:]
-        return [self.ids[starts[row]: ends[row]].tolist() for row in self._rows(indices)]
+        return [self.ids[self.offsets[row]: self.offsets[row + 1]].tolist() for row in self._rows(indices)]
 
     def column(self, name: str) -> list:
         """The values of a corpus column (e.g. a label), one per sentence of the split."""
@@ -336,7 +335,7 @@ def encode_split(dataset, tokenizer: TextTokenizer, max_length: int, long_senten
         over = [len(x) > max_length for x in ids]
         if long_sentences == "truncate":
             ids = [x[:max_length] for x in ids]
-        return {"ids": ids, "length": [len(x) for x in ids], "too_long": over}
+        return {"ids": ids, "too_long": over}
 
     if len(dataset) == 0:
         return EncodedSplit(np.zeros(0, np.int32), np.zeros(1, np.int64), np.zeros(0, np.int64), 0, 0,
@@ -344,12 +343,12 @@ def encode_split(dataset, tokenizer: TextTokenizer, max_length: int, long_senten
     use_proc = num_proc if num_proc and len(dataset) >= 200_000 else None
     encoded = dataset.map(tokenize, batched=True, batch_size=2000, num_proc=use_proc)
     ids, offsets = _ragged_column(encoded, "ids")
+    lengths = np.diff(offsets)  # (table rows,) words per sentence after any truncation
     too_long = numpy_column(encoded, "too_long").astype(bool)
-    empty = numpy_column(encoded, "length") == 0
+    empty = lengths == 0
     dropped = int(too_long.sum()) if long_sentences == "drop" else 0
     truncated = int(too_long.sum()) if long_sentences == "truncate" else 0
     keep = ~empty & ~too_long if long_sentences == "drop" else ~empty
-    lengths = np.diff(offsets)
     if keep.all():
         return EncodedSplit(ids, offsets, lengths, dropped, truncated, dataset=encoded)
     rows = np.flatnonzero(keep)  # kept as an index array, not a `datasets` select

@@ -64,7 +64,7 @@ def load_evaluation_split(vae: VAEPipeline, source: str, text_column: str = "tex
 def column_values(split: EncodedSplit, column: str) -> list:
     """The values of a column of the corpus (e.g. a label), one per sentence of the split."""
     if column not in split.dataset.column_names:
-        names = [c for c in split.dataset.column_names if c not in ("ids", "length", "too_long")]
+        names = [c for c in split.dataset.column_names if c not in ("ids", "too_long")]
         raise DataError(f"no column {column!r} in the data (columns: {', '.join(names)})")
     return list(split.column(column))
 

@@ -65,7 +65,6 @@ def prepare_splits(model_cfg: ModelConfig, train_cfg: TrainConfig,
     return tokenizer, encoded
 
 
-
 def prepare_splits_apart(model_cfg: ModelConfig, train_cfg: TrainConfig,
                          tokenizer: TextTokenizer | None = None) -> tuple[TextTokenizer, dict[str, EncodedSplit]]:
     """`prepare_splits` in a forked child process; the splits come back detached (numpy only).

@@ -64,7 +64,6 @@ def test_long_sentences_dropped_or_truncated(tmp_path):
     assert cut.num_targets == int(cut.lengths.sum()) + 3
 
 
-
 def test_encoded_ids_are_the_tokenizers_and_survive_detaching(tmp_path):
     import pickle
 
@@ -82,6 +81,7 @@ def test_encoded_ids_are_the_tokenizers_and_survive_detaching(tmp_path):
     assert shipped.subset(np.array([1])).batch_ids(np.array([0])) == [expected[1]]
     with pytest.raises(DataError, match="label"):
         shipped.column("label")
+
 
 def test_collate_layout():
     tokens, lengths = collate([[5, 6], [7]])
