@@ -5,7 +5,8 @@ by the number of targets, which are the words **and one `<eos>` per sentence** (
 Bowman et al. 2016 and He et al. 2019), so perplexities here are slightly lower than per-word ones.
 
     evaluate_bound           -ELBO at beta = 1 (one posterior sample), reconstruction NLL, KL
-    importance_weighted_nll  -log (1/K) sum_k p(x, z_k) / q(z_k | x)   (Burda et al. 2016)
+    importance_weighted_nll  -log (1/K) sum_k p(x, z_k) / q(z_k | x)   (Burda et al. 2016),
+                             under N(0, I) and a fitted prior on the same draws
     exact_nll                the language-model baseline's exact NLL (no latent to integrate out)
     mutual_information       I(x; z) under q, the estimator of He et al. (2019)
     active_units             dimensions with Cov_x E[z | x] > 0.01 (Burda et al. 2016)
@@ -28,7 +29,7 @@ import time
 from .data import EncodedSplit, encode_split, load_text_dataset
 from .errors import ArgumentError, DataError
 from .latent import active_units, kl_per_dimension, mutual_information, posterior_parameters
-from .likelihood import Echo, evaluate_bound, exact_nll, importance_weighted_nll
+from .likelihood import Echo, evaluate_bound, exact_nll, importance_weighted_nll, importance_weighted_nlls
 from .pipeline import VAEPipeline
 from .quality import generation_quality, prior_sample_diversity, prior_sample_texts, reconstruction_bleu
 
@@ -113,9 +114,13 @@ def evaluate(vae: VAEPipeline, split: EncodedSplit, iw_samples: int = 100, batch
         "sentences_dropped_empty": int(split.dropped), "seed": seed,
     }
     results.update(timed("elbo", evaluate_bound, model, split, batch_size=min(batch_size, 128), seed=seed))
+    fitted = None
     if has_latent:
-        nll = timed("iw_nll", importance_weighted_nll, model, split, k=iw_samples,
-                    batch_size=batch_size, seed=seed, echo=echo)
+        # The fitted prior's NLL comes from the same draws and decoder passes as N(0, I)'s.
+        priors = {"standard": None} if vae.prior is None else {"standard": None, "fitted": vae.prior}
+        nlls = timed("iw_nll", importance_weighted_nlls, model, split, priors, k=iw_samples,
+                     batch_size=batch_size, seed=seed, echo=echo)
+        nll, fitted = nlls["standard"], nlls.get("fitted")
     else:
         nll = timed("exact_nll", exact_nll, model, split, batch_size=min(batch_size, 128))
     nll.pop("per_sentence")
@@ -135,9 +140,7 @@ def evaluate(vae: VAEPipeline, split: EncodedSplit, iw_samples: int = 100, batch
         results["kl_per_dimension"] = kl_per_dimension(model, split, posterior=posterior)
         results.update(timed("reconstruction", reconstruction_bleu, vae, split, posterior=posterior,
                              max_sentences=bleu_sentences))
-    if has_latent and vae.prior is not None:
-        fitted = timed("iw_nll_fitted_prior", importance_weighted_nll, model, split, k=iw_samples,
-                       batch_size=batch_size, seed=seed, prior=vae.prior)
+    if fitted is not None:
         results.update({"nll_per_sentence_fitted_prior": fitted["nll_per_sentence"],
                         "nll_per_token_fitted_prior": fitted["nll_per_token"],
                         "ppl_fitted_prior": fitted["ppl"], "fitted_prior_components": vae.prior.components})
@@ -238,5 +241,5 @@ def format_table(results: dict) -> str:
 
 
 __all__ = ["load_evaluation_split", "column_values", "posterior_parameters", "evaluate_bound", "exact_nll",
-           "importance_weighted_nll", "mutual_information", "active_units", "kl_per_dimension",
-           "reconstruction_bleu", "prior_sample_diversity", "evaluate", "format_table", "TOKEN_NOTE"]
+           "importance_weighted_nll", "importance_weighted_nlls", "mutual_information", "active_units",
+           "kl_per_dimension", "reconstruction_bleu", "prior_sample_diversity", "evaluate", "format_table", "TOKEN_NOTE"]

@@ -2,6 +2,7 @@
 
     evaluate_bound           -ELBO at beta = 1 (one posterior sample) = reconstruction NLL + KL
     importance_weighted_nll  -log (1/K) sum_k p(x, z_k) / q(z_k | x)   (Burda et al. 2016)
+    importance_weighted_nlls the same under several priors p(z), on the same draws and decoder passes
     exact_nll                the language-model baseline's exact NLL (no latent to integrate out)
 
 Units: nats, per sentence (summed over its targets: the words and `<eos>`) and per target token.
@@ -122,7 +123,6 @@ def _sentence_generator(seed: int, index) -> torch.Generator:
     return torch.Generator().manual_seed(int(mixed))
 
 
-@torch.no_grad()
 def importance_weighted_nll(model, split: EncodedSplit, k: int = 100, batch_size: int = 256,
                             seed: int = 0, max_tokens: int = 8192, echo: Echo | None = None,
                             prior=None) -> dict:
@@ -138,14 +138,28 @@ def importance_weighted_nll(model, split: EncodedSplit, k: int = 100, batch_size
     prior makes another generative model, with the same decoder, and its own NLL.
     Returns per-sentence / per-token NLL, perplexity, and the per-sentence values (numpy).
     """
+    return importance_weighted_nlls(model, split, {"nll": prior}, k=k, batch_size=batch_size, seed=seed,
+                                    max_tokens=max_tokens, echo=echo)["nll"]
+
+
+@torch.no_grad()
+def importance_weighted_nlls(model, split: EncodedSplit, priors: dict, k: int = 100, batch_size: int = 256,
+                             seed: int = 0, max_tokens: int = 8192, echo: Echo | None = None) -> dict[str, dict]:
+    """`importance_weighted_nll` under several priors p(z) at the cost of one: {name: prior or None
+    (N(0, I))} -> {name: its result}. The priors share the draws z_k ~ q(z | x) and the decoder's
+    log p(x | z_k), which is nearly all the work; only log p(z_k) differs. Each prior's figures
+    are those `importance_weighted_nll(..., prior=...)` gives with the same seed.
+    """
     if model.encoder is None:
         raise ArgumentError("importance_weighted_nll needs a latent; use exact_nll for a language model")
     if k < 1:
         raise ArgumentError(f"the number of importance samples must be >= 1, got {k}")
+    if not priors:
+        raise ArgumentError("importance_weighted_nlls needs at least one prior")
     was_training = model.training
     model.eval()
     device, latent = model.device, model.cfg.latent_dim
-    per_sentence = np.zeros(len(split))
+    per_sentence = {name: np.zeros(len(split)) for name in priors}
     order = np.argsort(split.lengths, kind="stable")
     started, state, done, done_targets, start = time.perf_counter(), {}, 0, 0, 0
     while start < len(order):
@@ -164,7 +178,7 @@ def importance_weighted_nll(model, split: EncodedSplit, k: int = 100, batch_size
                              for i in indices], dim=1).to(device)  # (K, S, Z)
         passes = math.ceil(k / max(1, rows // sentences))
         per_pass = math.ceil(k / passes)  # samples per decoder pass, spread evenly over the passes
-        log_weights = []
+        log_weights = {name: [] for name in priors}
         for first in range(0, k, per_pass):
             n = min(per_pass, k - first)
             eps = noise[first: first + n]  # (n, S, Z)
@@ -172,15 +186,16 @@ def importance_weighted_nll(model, split: EncodedSplit, k: int = 100, batch_size
             # Row r of the pass is sample r // S of sentence r % S.
             out = model(tokens.repeat(n, 1), lengths.repeat(n), z=z.reshape(n * sentences, latent))
             log_px_z = -out.rec.view(n, sentences)  # (n, S)
-            log_pz = standard_normal_log_prob(z) if prior is None else prior.log_prob(z)  # (n, S)
             log_qz_x = -0.5 * (eps.pow(2) + logvar + LOG_2PI).sum(-1)  # (n, S)
-            log_weights.append((log_px_z + log_pz - log_qz_x).double())
-        log_weights = torch.cat(log_weights)  # (K, S)
-        log_px = torch.logsumexp(log_weights, dim=0) - math.log(k)  # (S,)
-        per_sentence[indices] = -log_px.cpu().numpy()
+            for name, prior in priors.items():
+                log_pz = standard_normal_log_prob(z) if prior is None else prior.log_prob(z)  # (n, S)
+                log_weights[name].append((log_px_z + log_pz - log_qz_x).double())
+        for name, weights in log_weights.items():
+            log_px = torch.logsumexp(torch.cat(weights), dim=0) - math.log(k)  # (S,) from (K, S)
+            per_sentence[name][indices] = -log_px.cpu().numpy()
         start += sentences
         done += sentences
         done_targets += int(lengths.sum())
         _progress(echo, f"IW-NLL (K={k})", done, len(order), done_targets / split.num_targets, started, state)
     model.train(was_training)
-    return _nll_summary(per_sentence, split, "importance-weighted", k)
+    return {name: _nll_summary(values, split, "importance-weighted", k) for name, values in per_sentence.items()}

@@ -85,6 +85,35 @@ def test_iw_nll_is_reproducible_and_leaves_the_global_rng_alone(trained_model, s
     assert first["ppl"] == pytest.approx(math.exp(first["nll_per_token"]))
 
 
+def test_iw_nll_under_two_priors_shares_the_draws(trained_model, small_split):
+    """One pass scores both priors: each equals its own call, and with one draw per sentence the two
+    NLLs differ by exactly log N(z; 0, I) - log p_fitted(z) at that sentence's draw."""
+    from sentvae.data import collate
+    from sentvae.likelihood import _sentence_generator
+    from sentvae.prior import GaussianMixture, standard_normal_log_prob
+
+    dim = trained_model.cfg.latent_dim
+    generator = torch.Generator().manual_seed(0)
+    mixture = GaussianMixture(torch.tensor([0.3, 0.7], dtype=torch.float64).log(),
+                              torch.randn(2, dim, generator=generator, dtype=torch.float64),
+                              log_vars=torch.full((2, dim), -0.5, dtype=torch.float64))
+    both = ev.importance_weighted_nlls(trained_model, small_split, {"standard": None, "fitted": mixture},
+                                       k=1, seed=5)
+    alone = {"standard": ev.importance_weighted_nll(trained_model, small_split, k=1, seed=5),
+             "fitted": ev.importance_weighted_nll(trained_model, small_split, k=1, seed=5, prior=mixture)}
+    for name in ("standard", "fitted"):
+        assert np.array_equal(both[name]["per_sentence"], alone[name]["per_sentence"])
+    tokens, lengths = collate(small_split.batch_ids(np.arange(len(small_split))))
+    with torch.no_grad():
+        mu, logvar = trained_model.posterior(tokens, lengths)  # (N, Z) each
+    eps = torch.stack([torch.randn(1, dim, generator=_sentence_generator(5, i))[0] for i in range(len(small_split))])
+    z = mu + eps * torch.exp(0.5 * logvar)  # (N, Z): each sentence's one draw
+    expected = (standard_normal_log_prob(z) - mixture.log_prob(z)).double().numpy()
+    difference = both["fitted"]["per_sentence"] - both["standard"]["per_sentence"]
+    assert np.allclose(difference, expected, atol=1e-3)
+    assert np.abs(difference).max() > 0.1  # the priors do differ at these draws
+
+
 def test_language_model_nll_is_the_exact_sum_of_token_nlls(trained_run):
     from conftest import tiny_configs
     from sentvae.model import SentenceVAE
