@@ -216,13 +216,6 @@ class TrainConfig:
     # pull towards the prior. Use it when reconstructions matter (interpolating between given
     # sentences, summaries); keep it 0 for the best NLL.
     kl_target: float = 0.0
-    # The same target per decoder target token (words + <eos>) instead of per sentence: a batch's
-    # C is kl_target_per_token times its sentences' mean number of targets. Length-bucketed
-    # batches hold sentences of similar length, so a per-sentence C gives every length the same
-    # rate: short sentences get more nats than they need and long ones too few (built-in corpus,
-    # C = 80: KL 79 nats for 1-7 words, 83 for 16+, whose reconstructions then fail). Set one of
-    # the two.
-    kl_target_per_token: float = 0.0
     # Aggregate-posterior matching (InfoVAE, Zhao et al. 2019; WAE-MMD, Tolstikhin et al. 2018):
     # adds mmd_weight * MMD^2 between the batch's codes and as many N(0, I) draws (objective.
     # prior_mmd). The KL term shapes each sentence's posterior; this one shapes where all codes
@@ -288,12 +281,8 @@ class TrainConfig:
             raise ConfigError(f"train.lr must be > 0, got {self.lr}")
         if not 0.0 <= self.cycle_rise + self.cycle_zero <= 1.0 or self.cycle_rise <= 0:
             raise ConfigError("train.cycle_rise must be > 0 and cycle_rise + cycle_zero <= 1")
-        if min(self.free_bits, self.beta, self.kl_target, self.kl_target_per_token, self.mmd_weight) < 0:
-            raise ConfigError("train.free_bits, train.beta, train.kl_target, train.kl_target_per_token and "
-                              "train.mmd_weight must be >= 0")
-        if self.kl_target > 0 and self.kl_target_per_token > 0:
-            raise ConfigError("set train.kl_target (nats per sentence) or train.kl_target_per_token "
-                              "(nats per token), not both")
+        if self.free_bits < 0 or self.beta < 0 or self.kl_target < 0 or self.mmd_weight < 0:
+            raise ConfigError("train.free_bits, train.beta, train.kl_target and train.mmd_weight must be >= 0")
 
 
 # ------------------------------------------------------------------------------------------

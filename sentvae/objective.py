@@ -116,19 +116,16 @@ def validation_loss(metrics: dict, cfg: TrainConfig) -> float:
 
         -ELBO = rec + KL          a VAE at beta = 1 (the default): the bound itself
         rec + beta * KL           beta != 1; rec alone for an autoencoder (beta = 0)
-        rec + beta * |KL - C|     a target rate C = `kl_target`, or `kl_target_per_token` times
-                                  the split's mean number of targets per sentence
+        rec + beta * |KL - C|     a target rate C = `kl_target`
 
     Free bits and the MMD term are left out: they shape the optimisation, not what is wanted.
     Selecting on -ELBO when beta != 1 or C > 0 would prefer the early checkpoints whose KL was
     still low (for an autoencoder, the first one).
     """
-    target = (cfg.kl_target if cfg.kl_target_per_token <= 0
-              else cfg.kl_target_per_token * metrics["tokens"] / metrics["sentences"])
-    if target <= 0 and cfg.beta == 1.0:
+    if cfg.kl_target <= 0 and cfg.beta == 1.0:
         return metrics["neg_elbo_per_sentence"]
     kl = metrics["kl_per_sentence"]
-    return metrics["rec_per_sentence"] + cfg.beta * (abs(kl - target) if target > 0 else kl)
+    return metrics["rec_per_sentence"] + cfg.beta * (abs(kl - cfg.kl_target) if cfg.kl_target > 0 else kl)
 
 
 MMD_SCALES = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)  # kernel widths, in units of 2 Z (Tolstikhin et al.)

@@ -206,12 +206,12 @@ class TrainingLoop:
         cfg, pretrain = self.cfg, self.cfg.autoencoder_steps if self.model_cfg.has_latent else 0
         if step < pretrain:
             return {"lr": learning_rate(step, cfg, min(pretrain, self.schedule_steps)), "beta": 0.0,
-                    "free_bits": 0.0, "kl_target": 0.0, "kl_target_per_token": 0.0, "mmd_weight": 0.0}
+                    "free_bits": 0.0, "kl_target": 0.0, "mmd_weight": 0.0}
         step, total = step - pretrain, self.total_steps - pretrain
         horizon = max(self.schedule_steps - pretrain, 1)
         return {"lr": learning_rate(step, cfg, horizon), "free_bits": cfg.free_bits,
                 "beta": kl_weight(step, cfg, total, horizon=horizon), "kl_target": cfg.kl_target,
-                "kl_target_per_token": cfg.kl_target_per_token, "mmd_weight": cfg.mmd_weight}
+                "mmd_weight": cfg.mmd_weight}
 
     def _start_vae_phase(self) -> None:
         """The end of autoencoder pretraining: re-initialise the decoder (and forget its optimizer
@@ -244,8 +244,6 @@ class TrainingLoop:
         loss, cfg = self.state.best_valid_loss, self.cfg
         if cfg.kl_target > 0:
             return f"{loss:.2f} (rec + {cfg.beta:g} * |KL - {cfg.kl_target:g}|)"
-        if cfg.kl_target_per_token > 0:
-            return f"{loss:.2f} (rec + {cfg.beta:g} * |KL - {cfg.kl_target_per_token:g} per token|)"
         return f"{loss:.2f}" if cfg.beta == 1.0 else f"{loss:.2f} (rec + {cfg.beta:g} * KL)"
 
     def _should_stop(self) -> bool:
@@ -310,12 +308,10 @@ class TrainingLoop:
         schedule = self._schedule(state.step)
         lr, beta = schedule["lr"], schedule["beta"]
         self.beta = beta
-        # The batch's target rate; lengths (B,) count each sentence's targets (words + <eos>).
-        kl_target = schedule["kl_target"] + schedule["kl_target_per_token"] * float(lengths.float().mean())
         try:
             result = train_step(self.trainable, self.optimizer, tokens.to(self.device),
                                 lengths.to(self.device), noise.rows(rows), beta=beta, lr=lr,
-                                free_bits=schedule["free_bits"], kl_target=kl_target,
+                                free_bits=schedule["free_bits"], kl_target=schedule["kl_target"],
                                 mmd_weight=schedule["mmd_weight"], grad_clip=cfg.grad_clip,
                                 bf16=self.bf16, check_loss=not world.distributed,
                                 loss_scale=len(indices) * world.size / len(global_batch))

@@ -49,16 +49,10 @@ def test_int_is_accepted_for_float():
     ("model.encoder_word_drop=1.5", "model.encoder_word_drop"),
     ("model.encoder_word_mask=-0.1", "model.encoder_word_mask"),
     ("train.autoencoder_steps=-5", "train.autoencoder_steps"),
-    ("train.kl_target_per_token=-1", "train.kl_target_per_token"),
 ])
 def test_bad_override_names_the_key(override, named):
     with pytest.raises(ConfigError, match=named.replace(".", r"\.")):
         load_config(None, [override])
-
-
-def test_a_target_rate_per_sentence_and_per_token_together_are_refused():
-    with pytest.raises(ConfigError, match=r"train\.kl_target .*train\.kl_target_per_token"):
-        load_config(None, ["train.kl_target=40", "train.kl_target_per_token=4"])
 
 
 def test_unknown_key_in_file_is_named(tmp_path):

@@ -142,9 +142,6 @@ def test_the_validation_loss_is_the_bound_at_beta_1_and_the_run_s_own_objective_
     assert validation_loss(metrics, TrainConfig(beta=0.5)) == 35.0
     assert validation_loss(metrics, TrainConfig(kl_target=40.0)) == 30.0  # 20 + |30 - 40|
     assert validation_loss(metrics, TrainConfig(kl_target=20.0)) == 30.0  # 20 + |30 - 20|
-    # per token: C = 4 nats x 10 targets per sentence on average = 40
-    per_token = {**metrics, "tokens": 1000, "sentences": 100}
-    assert validation_loss(per_token, TrainConfig(kl_target_per_token=4.0)) == 30.0  # 20 + |30 - 40|
 
 
 def test_an_autoencoder_s_best_checkpoint_is_its_best_reconstruction_not_its_lowest_kl():

@@ -52,25 +52,6 @@ def test_an_autoencoder_keeps_its_best_reconstruction_not_its_lowest_bound(tmp_p
     assert best["step"] != min(records, key=lambda r: r["neg_elbo_per_sentence"])["step"]  # they differ here
 
 
-def test_a_target_rate_per_token_follows_each_batch_s_lengths(tmp_path, monkeypatch):
-    """train.kl_target_per_token: every step's target C is that many nats times the mean number of
-    targets (words + <eos>) of the batch's sentences, so batches of long sentences get more."""
-    seen = []
-    real_step = train_module.train_step
-
-    def recording_step(model, optimizer, tokens, lengths, noise, **kwargs):
-        seen.append((kwargs["kl_target"], lengths.float().mean().item()))
-        return real_step(model, optimizer, tokens, lengths, noise, **kwargs)
-
-    monkeypatch.setattr(train_module, "train_step", recording_step)
-    model_cfg, train_cfg = tiny_configs(tmp_path, "train.max_steps=40", "train.eval_every=40",
-                                        "train.kl_target_per_token=2.5", "train.fit_prior=false")
-    train(model_cfg, train_cfg, **QUIET)
-    assert len(seen) == 40
-    assert all(target == pytest.approx(2.5 * mean_targets) for target, mean_targets in seen)
-    assert max(m for _, m in seen) > min(m for _, m in seen) + 1  # bucketed batches of different lengths
-
-
 def _weights(run_dir, link="last"):
     return load_file(str(run_dir / link / "model.safetensors"))
 
