@@ -5,8 +5,8 @@ by the number of targets, which are the words **and one `<eos>` per sentence** (
 Bowman et al. 2016 and He et al. 2019), so perplexities here are slightly lower than per-word ones.
 
     evaluate_bound           -ELBO at beta = 1 (one posterior sample), reconstruction NLL, KL
-    importance_weighted_nll  -log (1/K) sum_k p(x, z_k) / q(z_k | x)   (Burda et al. 2016),
-                             under N(0, I) and a fitted prior on the same draws
+    importance_weighted_nll  -log (1/K) sum_k p(x, z_k) / q(z_k | x)   (Burda et al. 2016)
+    importance_weighted_nlls the same under several priors (N(0, I), a fitted one) in one pass
     exact_nll                the language-model baseline's exact NLL (no latent to integrate out)
     mutual_information       I(x; z) under q, the estimator of He et al. (2019)
     active_units             dimensions with Cov_x E[z | x] > 0.01 (Burda et al. 2016)
@@ -242,4 +242,5 @@ def format_table(results: dict) -> str:
 
 __all__ = ["load_evaluation_split", "column_values", "posterior_parameters", "evaluate_bound", "exact_nll",
            "importance_weighted_nll", "importance_weighted_nlls", "mutual_information", "active_units",
-           "kl_per_dimension", "reconstruction_bleu", "prior_sample_diversity", "evaluate", "format_table", "TOKEN_NOTE"]
+           "kl_per_dimension", "reconstruction_bleu", "prior_sample_diversity", "evaluate", "format_table",
+           "TOKEN_NOTE"]
