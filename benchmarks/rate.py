@@ -186,7 +186,8 @@ def train_points(args, names: list[str]) -> dict[str, str]:
 
 
 def score_point(args, name: str) -> dict:
-    """Evaluate one run's best checkpoint on the built-in test split (cached in evaluation.json)."""
+    """Evaluate one run's best checkpoint on the built-in test split (or Yelp's), cached in
+    evaluation.json (evaluation_beamW.json with --reconstruction-beam W)."""
     import torch
 
     from sentvae.checkpoint import read_train_config, resolve_checkpoint
@@ -195,7 +196,8 @@ def score_point(args, name: str) -> dict:
     from sentvae.pipeline import VAEPipeline
 
     run_dir = Path(args.work_dir) / name
-    cache = run_dir / "evaluation.json"
+    beam = args.reconstruction_beam
+    cache = run_dir / ("evaluation.json" if beam == 1 else f"evaluation_beam{beam}.json")
     if cache.is_file() and args.reuse:
         return json.loads(cache.read_text(encoding="utf-8"))
     torch.set_num_threads(args.eval_threads)
@@ -210,7 +212,7 @@ def score_point(args, name: str) -> dict:
     started = time.perf_counter()
     results = evaluate(vae, split, iw_samples=args.iw_samples, seed=args.seed,
                        prior_samples=args.prior_samples, grammar=not args.data, lm=lm,
-                       interpolation_pairs=args.interpolation_pairs)
+                       interpolation_pairs=args.interpolation_pairs, reconstruction_beam=beam)
     results["evaluation_seconds"] = time.perf_counter() - started
     results["training"] = read_run_summary(run_dir)
     cache.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
@@ -218,11 +220,16 @@ def score_point(args, name: str) -> dict:
 
 
 def point_row(name: str, results: dict, title: str, date: str, machine: str) -> dict:
-    """The figures of one point that the tables and the plots show, with when and where measured."""
+    """The figures of one point that the tables and the plots show, with when and where measured.
+    A point evaluated with beam-search reconstruction is its own row: "<name>+beamW"."""
     generation = results["generation"]
+    decoding = results.get("reconstruction_decoding", "greedy")
+    if decoding != "greedy":
+        name, title = f"{name}+{decoding.replace(' ', '')}", f"{title}, {decoding} decoding"
     priors = generation["priors"]
     interpolation = generation["interpolation"]
-    return {"point": name, "title": title, "measured": date, "machine": machine, "kl": results["kl_per_sentence"],
+    return {"point": name, "title": title, "measured": date, "machine": machine, "decoding": decoding,
+            "kl": results["kl_per_sentence"],
             "rec": results["rec_per_sentence"], "iw_nll": results["nll_per_sentence"],
             "iw_nll_fitted_prior": results.get("nll_per_sentence_fitted_prior"),
             "fitted_components": results.get("fitted_prior_components"),
@@ -303,7 +310,8 @@ def markdown(payload: dict) -> str:
                      f"{sum(met.values())}/{len(met)} | {num(row.get('training_minutes'), 1)} |")
     lines += ["", f"Built-in corpus test split ({payload['test_sentences']:,} sentences), nats per sentence; "
               f"IW-NLL with K = {payload['iw_samples']}; {payload['prior_samples']:,} greedy prior samples per "
-              f"prior; {payload['interpolation_pairs']} interpolations of 8 points. Goals: exact reconstruction "
+              f"prior; {payload['interpolation_pairs']} interpolations of 8 points; reconstructions and interpolations "
+              "decoded greedily unless a row says beam. Goals: exact reconstruction "
               ">= 90%, grammatical fitted-prior samples >= 95%, grammatical interpolation points >= 95%. "
               + run_footnote(payload, "training minutes per point as its run recorded them; "), "",
               f"Command: `{payload['command']}`", ""]
@@ -434,6 +442,9 @@ def main(argv=None) -> int:
     parser.add_argument("--iw-samples", type=int, default=50, help="importance samples (default 50)")
     parser.add_argument("--prior-samples", type=int, default=1000, help="prior samples per prior")
     parser.add_argument("--interpolation-pairs", type=int, default=100, help="interpolations")
+    parser.add_argument("--reconstruction-beam", type=int, default=1, metavar="W",
+                        help="decode reconstructions and interpolations by beam search of width W (rows "
+                             "'<point>+beamW'; default 1: greedy)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="extra override for every point")
@@ -476,7 +487,8 @@ def main(argv=None) -> int:
                  "machine": row.get("machine", machine_label(earlier["hardware"]))}
                 for row in earlier["points"] if row["point"] not in fresh]
         order = list(points)
-        rows = sorted(kept + rows, key=lambda row: order.index(row["point"]) if row["point"] in order else len(order))
+        base = lambda row: row["point"].split("+")[0]  # noqa: E731  (a beam row sorts beside its point)
+        rows = sorted(kept + rows, key=lambda row: order.index(base(row)) if base(row) in order else len(order))
         commands = {**earlier.get("training_commands", {}), **commands}
     payload = {"benchmark": "rate", "corpus": "yelp" if args.data else "builtin", "date": date,
                "command": "python " + shlex.join([relative(sys.argv[0]), *(sys.argv[1:] if argv is None else argv)]),

@@ -10,7 +10,7 @@ Bowman et al. 2016 and He et al. 2019), so perplexities here are slightly lower 
     exact_nll                the language-model baseline's exact NLL (no latent to integrate out)
     mutual_information       I(x; z) under q, the estimator of He et al. (2019)
     active_units             dimensions with Cov_x E[z | x] > 0.01 (Burda et al. 2016)
-    reconstruction_bleu      BLEU of greedy decodes of the posterior means against the inputs
+    reconstruction_bleu      BLEU of greedy (or beam) decodes of the posterior means against the inputs
     prior_sample_diversity   distinct-1/2 and self-BLEU of sentences decoded from the prior
     evaluate                 all of the above as one dict; `format_table` prints it
 
@@ -77,7 +77,7 @@ def evaluate(vae: VAEPipeline, split: EncodedSplit, iw_samples: int = 100, batch
              prior_samples: int = 1000, mi_batch_size: int = 32, au_threshold: float = 0.01,
              bleu_sentences: int | None = None, echo: Echo | None = None,
              lm: VAEPipeline | None = None, grammar: bool = False,
-             interpolation_pairs: int = 100) -> dict:
+             interpolation_pairs: int = 100, reconstruction_beam: int = 1) -> dict:
     """All metrics of a model on a split as one JSON-ready dict (see `format_table`).
 
     For a model without a latent (the language-model baseline) the NLL is exact and the latent
@@ -86,9 +86,12 @@ def evaluate(vae: VAEPipeline, split: EncodedSplit, iw_samples: int = 100, batch
     also given under it (`nll_per_sentence_fitted_prior`). `results["generation"]` holds
     `quality.generation_quality`: per prior, samples' diversity, forward perplexity under `lm`
     and (`grammar`: the built-in corpus) grammaticality; interpolation endpoints and points.
+    Reconstructions and interpolations are decoded greedily, or with `reconstruction_beam` > 1 by
+    beam search of that width (prior samples stay greedy).
     """
     for name, value, least in (("batch_size", batch_size, 1), ("iw_samples", iw_samples, 1),
-                               ("prior_samples", prior_samples, 0), ("mi_batch_size", mi_batch_size, 1)):
+                               ("prior_samples", prior_samples, 0), ("mi_batch_size", mi_batch_size, 1),
+                               ("reconstruction_beam", reconstruction_beam, 1)):
         if value < least:
             raise ArgumentError(f"{name} must be >= {least}, got {value}")
     model = vae.model
@@ -139,7 +142,7 @@ def evaluate(vae: VAEPipeline, split: EncodedSplit, iw_samples: int = 100, batch
         results["au_variances"] = units["variances"]
         results["kl_per_dimension"] = kl_per_dimension(model, split, posterior=posterior)
         results.update(timed("reconstruction", reconstruction_bleu, vae, split, posterior=posterior,
-                             max_sentences=bleu_sentences))
+                             max_sentences=bleu_sentences, beam=reconstruction_beam))
     if fitted is not None:
         results.update({"nll_per_sentence_fitted_prior": fitted["nll_per_sentence"],
                         "nll_per_token_fitted_prior": fitted["nll_per_token"],
@@ -151,7 +154,7 @@ def evaluate(vae: VAEPipeline, split: EncodedSplit, iw_samples: int = 100, batch
         sentences = list(split.column("text"))
         results["generation"] = timed("generation", generation_quality, vae, sentences, n=prior_samples,
                                       seed=seed, lm=lm, grammar=grammar, pairs=interpolation_pairs,
-                                      samples={default_prior: texts})
+                                      samples={default_prior: texts}, beam=reconstruction_beam)
     results["seconds"] = seconds
     model.train(was_training)
     return results
@@ -182,8 +185,9 @@ def _generation_rows(generation: dict | None) -> list[tuple[str, str]]:
             rows.append(("  grammatical (built-in corpus recogniser)", percent(entry["grammatical"])))
     interpolation = generation.get("interpolation")
     if interpolation:
-        rows.append((f"interpolations ({interpolation['pairs']} pairs, {interpolation['steps']} points): "
-                     "ends reconstruct", percent(interpolation["endpoint_exact_match"])))
+        rows.append((f"interpolations ({interpolation['pairs']} pairs, {interpolation['steps']} points, "
+                     f"{interpolation.get('decoding', 'greedy')}): ends reconstruct",
+                     percent(interpolation["endpoint_exact_match"])))
         if interpolation["grammatical_points"] is not None:
             rows.append(("  points grammatical", percent(interpolation["grammatical_points"])))
     return rows
@@ -192,6 +196,7 @@ def _generation_rows(generation: dict | None) -> list[tuple[str, str]]:
 def format_table(results: dict) -> str:
     """A readable two-column table of `evaluate`'s results (n/a: not applicable to the model)."""
     latent = results["latent"]
+    decoding = results.get("reconstruction_decoding") or "greedy"
     nll_name = f"NLL, importance-weighted (K={results['iw_samples']})" if latent else "NLL, exact (no latent)"
     au = f"{results['active_units']}/{results['latent_dim']}" if latent else "n/a"
     rows = [
@@ -208,13 +213,13 @@ def format_table(results: dict) -> str:
         ("mutual information (whole-set aggregate posterior)",
          _fmt(results.get("mutual_information_all"), 3)),
         (f"active units (Cov_x E[z|x] > {results['au_threshold']})", au),
-        ("reconstruction BLEU (posterior mean, greedy)", _fmt(results["reconstruction_bleu"])),
+        (f"reconstruction BLEU (posterior mean, {decoding})", _fmt(results["reconstruction_bleu"])),
     ]
     if "nll_per_sentence_fitted_prior" in results:
         rows += [(f"NLL under the fitted prior ({results['fitted_prior_components']} components) per sentence",
                   _fmt(results["nll_per_sentence_fitted_prior"])),
                  ("  its perplexity", _fmt(results["ppl_fitted_prior"]))]
-    rows += [("reconstruction exact match (posterior mean, greedy)",
+    rows += [(f"reconstruction exact match (posterior mean, {decoding})",
               _fmt(None if results.get("reconstruction_exact_match") is None
                    else 100 * results["reconstruction_exact_match"]) + ("%" if latent else ""))]
     by_length = results.get("reconstruction_exact_match_by_length") or {}

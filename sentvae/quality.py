@@ -1,7 +1,8 @@
 """What users judge a text VAE by: sentences coming back from their codes, interpolations that
 start and end at the given sentences, and prior samples that read like the corpus.
 
-    reconstruction_bleu      BLEU and exact match of greedy decodes of the posterior means
+    reconstruction_bleu      BLEU and exact match of decodes of the posterior means (greedy, or
+                             beam search of a given width: `reconstruction_options`)
     prior_sample_diversity   distinct-1/2 and self-BLEU of sentences decoded from the prior
     forward_perplexity       per-token perplexity of texts under a language model (ARAE's
                              "forward PPL": a sentvae `latent_dim: 0` checkpoint on the same data)
@@ -31,6 +32,19 @@ from .pipeline import VAEPipeline
 LENGTH_BUCKETS = ((1, 7), (8, 11), (12, 15), (16, None))  # tokens per sentence (words, for a word tokenizer)
 
 
+def reconstruction_options(beam: int = 1, max_length: int | None = None) -> DecodingOptions:
+    """How a code is decoded back into its sentence: greedy (`beam` 1) or beam search of width
+    `beam`, ranked by the raw log-probability (the most likely sentence the search finds)."""
+    if beam == 1:
+        return DecodingOptions("greedy", max_length=max_length)
+    return DecodingOptions("beam", beam=beam, max_length=max_length)
+
+
+def decoding_name(options: DecodingOptions) -> str:
+    """"greedy" or "beam 5": the name of a reconstruction decoding in tables."""
+    return f"beam {options.beam}" if options.strategy == "beam" else options.strategy
+
+
 def exact_match_by_length(lengths: np.ndarray, same: list[bool]) -> dict[str, dict]:
     """Share of exact reconstructions per length bucket: {"1-7": {"sentences", "exact_match"}, ...};
     a bucket with no sentence is left out."""
@@ -47,8 +61,9 @@ def exact_match_by_length(lengths: np.ndarray, same: list[bool]) -> dict[str, di
 
 
 def reconstruction_bleu(vae: VAEPipeline, split: EncodedSplit, posterior: tuple | None = None,
-                        max_sentences: int | None = None, batch_size: int = 256) -> dict:
-    """Corpus BLEU (0-100) of greedy decodes of the posterior means against the input sentences.
+                        max_sentences: int | None = None, batch_size: int = 256, beam: int = 1) -> dict:
+    """Corpus BLEU (0-100) and exact match of decodes of the posterior means against the input
+    sentences: greedy, or (`beam` > 1) beam search of that width.
 
     References are the inputs as the model sees them (its tokens, `<unk>` for unknown words).
     """
@@ -59,8 +74,8 @@ def reconstruction_bleu(vae: VAEPipeline, split: EncodedSplit, posterior: tuple 
     order = chosen[np.argsort(split.lengths[chosen], kind="stable")]  # similar lengths decode together
     references = [vae.tokenizer.decode(ids) for ids in split.batch_ids(order)]
     longest = int(split.lengths.max())
-    greedy = DecodingOptions("greedy", max_length=max(longest, vae.cfg.max_length))
-    generations = vae.generate(mu[torch.from_numpy(order)], greedy, batch_size=batch_size)
+    options = reconstruction_options(beam, max_length=max(longest, vae.cfg.max_length))
+    generations = vae.generate(mu[torch.from_numpy(order)], options, batch_size=max(1, batch_size // beam))
     hypotheses = [g.text for g in generations]
     sacrebleu_logger = logging.getLogger("sacrebleu")
     level = sacrebleu_logger.level
@@ -70,7 +85,7 @@ def reconstruction_bleu(vae: VAEPipeline, split: EncodedSplit, posterior: tuple 
     finally:
         sacrebleu_logger.setLevel(level)
     same = [h == r for h, r in zip(hypotheses, references)]
-    return {"reconstruction_bleu": bleu,
+    return {"reconstruction_bleu": bleu, "reconstruction_decoding": decoding_name(options),
             "reconstruction_exact_match": sum(same) / len(references), "reconstruction_sentences": len(references),
             "reconstruction_exact_match_by_length": exact_match_by_length(split.lengths[order], same),
             "examples": [{"input": r, "output": h} for r, h in zip(references[::max(1, len(order) // 5)],
@@ -126,33 +141,37 @@ def _normalised(vae: VAEPipeline, text: str) -> str:
 
 
 def interpolation_quality(vae: VAEPipeline, sentences: list[str], pairs: int = 100, steps: int = 8,
-                          seed: int = 0, grammar: bool = False) -> dict:
-    """`pairs` greedy interpolations between random distinct test sentences: how often the first
-    and last points give back the two sentences, and (grammar) the share of grammatical points."""
+                          seed: int = 0, grammar: bool = False, beam: int = 1) -> dict:
+    """`pairs` interpolations between random distinct test sentences, every point decoded greedily
+    (or, `beam` > 1, by beam search of that width): how often the first and last points give back
+    the two sentences, and (grammar) the share of grammatical points."""
     rng = random.Random(seed)
+    options = reconstruction_options(beam)
     usable = [s for s in sentences if vae.tokenizer.encode(s)]
     endpoints = points = grammatical = 0
     examples = []
     for _ in range(pairs):
         first, second = rng.sample(usable, 2)
-        path = vae.interpolate(first, second, steps=steps)
+        path = vae.interpolate(first, second, steps=steps, options=options)
         endpoints += (path[0].text == _normalised(vae, first)) + (path[-1].text == _normalised(vae, second))
         points += len(path)
         grammatical += sum(is_grammatical(r.text) for r in path) if grammar else 0
         if len(examples) < 2:
             examples.append({"first": first, "second": second, "points": [r.text for r in path]})
-    return {"pairs": pairs, "steps": steps, "endpoint_exact_match": endpoints / (2 * pairs),
+    return {"pairs": pairs, "steps": steps, "decoding": decoding_name(options),
+            "endpoint_exact_match": endpoints / (2 * pairs),
             "grammatical_points": grammatical / points if grammar else None, "examples": examples}
 
 
 def generation_quality(vae: VAEPipeline, sentences: list[str], n: int = 1000, seed: int = 0,
                        lm: VAEPipeline | None = None, grammar: bool = False, pairs: int = 100,
-                       steps: int = 8, samples: dict[str, list[str]] | None = None) -> dict:
+                       steps: int = 8, samples: dict[str, list[str]] | None = None, beam: int = 1) -> dict:
     """Both sides of the rate trade-off for each prior the model has (see the module docstring).
 
     `sentences` are real test sentences (interpolation ends; with `lm`, its perplexity on them is
     the reference the samples' forward perplexity is compared with). `samples` maps a prior to
     its `prior_sample_texts(vae, n, seed, prior)` when the caller has already decoded them.
+    `beam` > 1 decodes the interpolations by beam search of that width (prior samples stay greedy).
     """
     results: dict = {"priors": {}}
     priors = ["standard"] + (["fitted"] if vae.prior is not None else [])
@@ -168,5 +187,5 @@ def generation_quality(vae: VAEPipeline, sentences: list[str], n: int = 1000, se
     if lm is not None:
         results["lm_ppl_real"] = forward_perplexity(lm, sentences)["ppl"]
     if vae.cfg.has_latent and len(sentences) >= 2 and pairs > 0:
-        results["interpolation"] = interpolation_quality(vae, sentences, pairs, steps, seed, grammar)
+        results["interpolation"] = interpolation_quality(vae, sentences, pairs, steps, seed, grammar, beam)
     return results

@@ -220,6 +220,28 @@ def test_evaluate_reports_every_metric(trained_vae, small_split):
     assert "by length (tokens): " + ", ".join(by_length) in table
 
 
+def test_beam_reconstruction_scores_the_sentences_beam_search_gives_back(trained_vae, test_texts):
+    from sentvae.decoding import DecodingOptions
+    from sentvae.quality import interpolation_quality, reconstruction_bleu
+
+    split = split_of(trained_vae, test_texts[:60])
+    texts = list(split.column("text"))
+    normalised = [trained_vae.tokenizer.decode(trained_vae.tokenizer.encode(t)) for t in texts]
+    for beam, options in ((1, DecodingOptions("greedy")), (4, DecodingOptions("beam", beam=4))):
+        results = reconstruction_bleu(trained_vae, split, beam=beam)
+        decoded = [g.text for g in trained_vae.reconstruct(texts, options)]
+        expected = sum(d == t for d, t in zip(decoded, normalised)) / len(texts)
+        assert results["reconstruction_exact_match"] == pytest.approx(expected)
+        assert results["reconstruction_decoding"] == ("greedy" if beam == 1 else "beam 4")
+    paths = interpolation_quality(trained_vae, texts, pairs=3, steps=4, beam=4)
+    assert paths["decoding"] == "beam 4"
+    first, second = paths["examples"][0]["first"], paths["examples"][0]["second"]
+    beam_path = [g.text for g in trained_vae.interpolate(first, second, steps=4, options=DecodingOptions("beam", beam=4))]
+    assert paths["examples"][0]["points"] == beam_path
+    with pytest.raises(ArgumentError, match="reconstruction_beam"):
+        ev.evaluate(trained_vae, split, iw_samples=2, prior_samples=0, reconstruction_beam=0)
+
+
 def test_exact_match_by_length_buckets_sentences_by_their_token_count():
     from sentvae.quality import exact_match_by_length
 
@@ -279,6 +301,10 @@ def test_cli_evaluate_writes_json(trained_run, test_texts, tmp_path, capsys):
                 "self_bleu", "token_note"):
         assert key in results
     assert "perplexity" in capsys.readouterr().out
+    assert main(["evaluate", "-m", str(trained_run), "--data", str(data), "--text-column", "sentence",
+                 "--iw-samples", "2", "--prior-samples", "0", "--max-sentences", "20",
+                 "--reconstruction-beam", "3"]) == 0
+    assert "reconstruction exact match (posterior mean, beam 3)" in capsys.readouterr().out
     assert main(["evaluate", "-m", str(trained_run), "--data", str(tmp_path / "missing.txt")]) == 2
     assert main(["evaluate", "-m", str(trained_run), "--data", str(data), "--text-column", "nope"]) == 2
 
