@@ -1,8 +1,7 @@
 """What users judge a text VAE by: sentences coming back from their codes, interpolations that
 start and end at the given sentences, and prior samples that read like the corpus.
 
-    reconstruction_bleu      BLEU and exact match of decodes of the posterior means (greedy, or
-                             beam search of a given width: `reconstruction_options`)
+    reconstruction_bleu      BLEU and exact match of decodes of the posterior means
     prior_sample_diversity   distinct-1/2 and self-BLEU of sentences decoded from the prior
     forward_perplexity       per-token perplexity of texts under a language model (ARAE's
                              "forward PPL": a sentvae `latent_dim: 0` checkpoint on the same data)
@@ -32,16 +31,17 @@ from .pipeline import VAEPipeline
 LENGTH_BUCKETS = ((1, 7), (8, 11), (12, 15), (16, None))  # tokens per sentence (words, for a word tokenizer)
 
 
-def reconstruction_options(beam: int = 1, max_length: int | None = None) -> DecodingOptions:
-    """How a code is decoded back into its sentence: greedy (`beam` 1) or beam search of width
-    `beam`, ranked by the raw log-probability (the most likely sentence the search finds)."""
+def code_decoding(beam: int = 1, max_length: int | None = None) -> DecodingOptions:
+    """How the metrics decode a latent code into a sentence: greedily (`beam` 1) or by beam search
+    of width `beam`, ranked by the raw log-probability (the most likely sentence the search finds).
+    Every function here that decodes codes takes `beam`."""
     if beam == 1:
         return DecodingOptions("greedy", max_length=max_length)
     return DecodingOptions("beam", beam=beam, max_length=max_length)
 
 
 def decoding_name(options: DecodingOptions) -> str:
-    """"greedy" or "beam 5": the name of a reconstruction decoding in tables."""
+    """"greedy" or "beam 5": the name of a code decoding in tables."""
     return f"beam {options.beam}" if options.strategy == "beam" else options.strategy
 
 
@@ -74,7 +74,7 @@ def reconstruction_bleu(vae: VAEPipeline, split: EncodedSplit, posterior: tuple 
     order = chosen[np.argsort(split.lengths[chosen], kind="stable")]  # similar lengths decode together
     references = [vae.tokenizer.decode(ids) for ids in split.batch_ids(order)]
     longest = int(split.lengths.max())
-    options = reconstruction_options(beam, max_length=max(longest, vae.cfg.max_length))
+    options = code_decoding(beam, max_length=max(longest, vae.cfg.max_length))
     generations = vae.generate(mu[torch.from_numpy(order)], options, batch_size=max(1, batch_size // beam))
     hypotheses = [g.text for g in generations]
     sacrebleu_logger = logging.getLogger("sacrebleu")
@@ -92,23 +92,30 @@ def reconstruction_bleu(vae: VAEPipeline, split: EncodedSplit, posterior: tuple 
                                                                  hypotheses[::max(1, len(order) // 5)])][:5]}
 
 
+def _sample_decoding(vae: VAEPipeline, strategy: str | None, beam: int) -> DecodingOptions:
+    """A VAE decodes its prior codes greedily (or by beam search: `beam` > 1); a language model
+    (no z, so greedy would repeat one sentence) samples."""
+    if strategy is None:
+        return code_decoding(beam) if vae.cfg.has_latent else DecodingOptions("sample")
+    return DecodingOptions(strategy, beam=beam) if strategy == "beam" else DecodingOptions(strategy)
+
+
 def prior_sample_texts(vae: VAEPipeline, n: int, seed: int = 0, prior: str | None = None,
-                       strategy: str | None = None) -> list[str]:
-    """`n` sentences decoded from `prior` (as in `VAEPipeline.prior_codes`). A VAE decodes its
-    codes greedily; a language model (no z, so greedy would repeat one sentence) samples."""
-    strategy = strategy or ("greedy" if vae.cfg.has_latent else "sample")
-    return [g.text for g in vae.sample(n, DecodingOptions(strategy), seed=seed, prior=prior)]
+                       strategy: str | None = None, beam: int = 1) -> list[str]:
+    """`n` sentences decoded from `prior` (as in `VAEPipeline.prior_codes`): by `strategy`, or
+    by default greedily (beam search with `beam` > 1) for a VAE, sampled for a language model."""
+    return [g.text for g in vae.sample(n, _sample_decoding(vae, strategy, beam), seed=seed, prior=prior)]
 
 
 def prior_sample_diversity(vae: VAEPipeline, n: int = 1000, seed: int = 0, strategy: str | None = None,
-                           self_bleu_sentences: int = 500, texts: list[str] | None = None) -> dict:
+                           self_bleu_sentences: int = 500, texts: list[str] | None = None, beam: int = 1) -> dict:
     """Distinct-1/2 and self-BLEU of `n` sentences decoded from the prior (`prior_sample_texts`;
     or `texts`, the same sentences already decoded). Self-BLEU scores at most
     `self_bleu_sentences` hypotheses against all the other samples.
     """
-    strategy = strategy or ("greedy" if vae.cfg.has_latent else "sample")
-    texts = prior_sample_texts(vae, n, seed, strategy=strategy) if texts is None else texts
-    return {"prior_samples": n, "prior_strategy": strategy,
+    decoding = _sample_decoding(vae, strategy, beam)
+    texts = prior_sample_texts(vae, n, seed, strategy=strategy, beam=beam) if texts is None else texts
+    return {"prior_samples": n, "prior_strategy": decoding_name(decoding),
             "distinct_1": distinct_n(texts, 1), "distinct_2": distinct_n(texts, 2),
             "self_bleu": self_bleu(texts, max_sentences=self_bleu_sentences),
             "unique_samples": len(set(texts)) / max(1, len(texts)),
@@ -146,7 +153,7 @@ def interpolation_quality(vae: VAEPipeline, sentences: list[str], pairs: int = 1
     (or, `beam` > 1, by beam search of that width): how often the first and last points give back
     the two sentences, and (grammar) the share of grammatical points."""
     rng = random.Random(seed)
-    options = reconstruction_options(beam)
+    options = code_decoding(beam)
     usable = [s for s in sentences if vae.tokenizer.encode(s)]
     endpoints = points = grammatical = 0
     examples = []
@@ -170,13 +177,13 @@ def generation_quality(vae: VAEPipeline, sentences: list[str], n: int = 1000, se
 
     `sentences` are real test sentences (interpolation ends; with `lm`, its perplexity on them is
     the reference the samples' forward perplexity is compared with). `samples` maps a prior to
-    its `prior_sample_texts(vae, n, seed, prior)` when the caller has already decoded them.
-    `beam` > 1 decodes the interpolations by beam search of that width (prior samples stay greedy).
+    its `prior_sample_texts(vae, n, seed, prior, beam=beam)` when the caller has already decoded them.
+    `beam` > 1 decodes the prior samples and the interpolations by beam search of that width.
     """
-    results: dict = {"priors": {}}
+    results: dict = {"decoding": decoding_name(_sample_decoding(vae, None, beam)), "priors": {}}
     priors = ["standard"] + (["fitted"] if vae.prior is not None else [])
     for prior in priors:
-        texts = (samples or {}).get(prior) or prior_sample_texts(vae, n, seed, prior)
+        texts = (samples or {}).get(prior) or prior_sample_texts(vae, n, seed, prior, beam=beam)
         entry = {"samples": n, "distinct_1": distinct_n(texts, 1), "distinct_2": distinct_n(texts, 2),
                  "unique_samples": len(set(texts)) / n, "examples": texts[:5]}
         if lm is not None:

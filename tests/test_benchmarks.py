@@ -281,7 +281,7 @@ def test_rate_benchmark_scores_each_point_and_update_keeps_the_other_rows(tmp_pa
     assert second["points"][:2] == first["points"]  # kept as measured, with their date
     assert (tmp_path / "results" / "rate_quick.png").stat().st_size > 0
     # the same trained point, its reconstructions decoded by beam search: a row of its own beside it
-    result = run("rate.py", options + ["--points", "beta1", "--update", "--reuse", "--reconstruction-beam", "3"])
+    result = run("rate.py", options + ["--points", "beta1", "--update", "--reuse", "--beam", "3"])
     assert result.returncode == 0, result.stderr[-2000:]
     third = json.loads((tmp_path / "results" / "rate_quick.json").read_text())
     assert [row["point"] for row in third["points"]] == ["beta1", "beta1+beam3", "target5", "target10"]

@@ -222,7 +222,7 @@ def test_evaluate_reports_every_metric(trained_vae, small_split):
 
 def test_beam_reconstruction_scores_the_sentences_beam_search_gives_back(trained_vae, test_texts):
     from sentvae.decoding import DecodingOptions
-    from sentvae.quality import interpolation_quality, reconstruction_bleu
+    from sentvae.quality import interpolation_quality, prior_sample_texts, reconstruction_bleu
 
     split = split_of(trained_vae, test_texts[:60])
     texts = list(split.column("text"))
@@ -238,8 +238,13 @@ def test_beam_reconstruction_scores_the_sentences_beam_search_gives_back(trained
     first, second = paths["examples"][0]["first"], paths["examples"][0]["second"]
     beam_path = [g.text for g in trained_vae.interpolate(first, second, steps=4, options=DecodingOptions("beam", beam=4))]
     assert paths["examples"][0]["points"] == beam_path
-    with pytest.raises(ArgumentError, match="reconstruction_beam"):
-        ev.evaluate(trained_vae, split, iw_samples=2, prior_samples=0, reconstruction_beam=0)
+    assert prior_sample_texts(trained_vae, 6, seed=3, beam=4) == [
+        g.text for g in trained_vae.sample(6, DecodingOptions("beam", beam=4), seed=3)]
+    results = ev.evaluate(trained_vae, split, iw_samples=2, prior_samples=20, beam=4, interpolation_pairs=2)
+    assert results["prior_strategy"] == "beam 4" and results["generation"]["decoding"] == "beam 4"
+    assert "beam 4 samples from N(0, I)" in ev.format_table(results)
+    with pytest.raises(ArgumentError, match="beam"):
+        ev.evaluate(trained_vae, split, iw_samples=2, prior_samples=0, beam=0)
 
 
 def test_exact_match_by_length_buckets_sentences_by_their_token_count():
@@ -303,7 +308,7 @@ def test_cli_evaluate_writes_json(trained_run, test_texts, tmp_path, capsys):
     assert "perplexity" in capsys.readouterr().out
     assert main(["evaluate", "-m", str(trained_run), "--data", str(data), "--text-column", "sentence",
                  "--iw-samples", "2", "--prior-samples", "0", "--max-sentences", "20",
-                 "--reconstruction-beam", "3"]) == 0
+                 "--beam", "3"]) == 0
     assert "reconstruction exact match (posterior mean, beam 3)" in capsys.readouterr().out
     assert main(["evaluate", "-m", str(trained_run), "--data", str(tmp_path / "missing.txt")]) == 2
     assert main(["evaluate", "-m", str(trained_run), "--data", str(data), "--text-column", "nope"]) == 2
