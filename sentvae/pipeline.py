@@ -105,10 +105,12 @@ class VAEPipeline:
 
     def prior_codes(self, n: int, prior: str | None = None, z_scale: float = 1.0,
                     seed: int | None = None) -> torch.Tensor:
-        """`n` latent codes (n, Z) from the fitted prior or N(0, z_scale^2 I).
+        """`n` latent codes (n, Z) from the fitted prior or N(0, I), their spread times `z_scale`.
 
         `prior`: "fitted" (an error if none was fitted), "standard", or None: the fitted prior
-        when the checkpoint has one, else the standard normal. `z_scale` applies to N(0, I) only.
+        when the checkpoint has one, else the standard normal. `z_scale` < 1 draws closer to the
+        mean (standard: N(0, z_scale^2 I); fitted: each component's covariance times z_scale^2):
+        more typical codes, less varied sentences.
         """
         if prior not in (None, *PRIORS):
             raise ArgumentError(f"unknown prior {prior!r} (expected one of {', '.join(PRIORS)})")
@@ -117,7 +119,7 @@ class VAEPipeline:
         if not z_scale > 0:
             raise ArgumentError(f"z scale must be > 0, got {z_scale}")
         if self.prior is not None and prior != "standard":
-            return self.prior.sample(n, _generator(seed))
+            return self.prior.sample(n, _generator(seed), scale=z_scale)
         return torch.randn(n, self.cfg.latent_dim, generator=_generator(seed)) * z_scale  # (n, Z)
 
     def sample(self, n: int, options: DecodingOptions | None = None, z_scale: float = 1.0,

@@ -101,8 +101,9 @@ class GaussianMixture:
                          for chunk in flat.split(8192)]) if len(flat) else flat.new_zeros(0)
         return out.to(z.dtype).reshape(z.shape[:-1])
 
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """`n` codes drawn from the mixture: (n, Z) float32."""
+    def sample(self, n: int, generator: torch.Generator | None = None, scale: float = 1.0) -> torch.Tensor:
+        """`n` codes drawn from the mixture: (n, Z) float32. `scale` < 1 draws closer to the
+        component means (each component's covariance times scale^2; the weights unchanged)."""
         component = torch.multinomial(self.log_weights.exp().float(), n, replacement=True,
                                       generator=generator)  # (n,)
         noise = torch.randn(n, self.dim, generator=generator, dtype=self.means.dtype)  # (n, Z)
@@ -110,7 +111,7 @@ class GaussianMixture:
             offset = noise * (0.5 * self.log_vars[component]).exp()
         else:
             offset = (self.scale_tril[component] @ noise.unsqueeze(2)).squeeze(2)  # (n, Z)
-        return (self.means[component] + offset).float()
+        return (self.means[component] + scale * offset).float()
 
     # --- files ------------------------------------------------------------------------------
     def save(self, path: str | Path) -> None:

@@ -66,6 +66,20 @@ def test_samples_follow_the_mixture(covariance):
     assert mixture.log_prob(samples).mean() > other.log_prob(samples).mean()
 
 
+@pytest.mark.parametrize("covariance", ["diagonal", "full"])
+def test_scaled_samples_keep_each_draw_s_component_and_shrink_its_offset(covariance):
+    mixture = random_mixture(covariance, k=3)
+    whole = mixture.sample(500, torch.Generator().manual_seed(4)).double()
+    half = mixture.sample(500, torch.Generator().manual_seed(4), scale=0.5).double()
+    # the same draws (component and noise), their offset from the component's mean halved:
+    # half = mean + (whole - mean) / 2, so 2 * half - whole is a component mean for every draw
+    centres = 2 * half - whole  # (500, dim)
+    distance = torch.cdist(centres, mixture.means).min(1).values
+    assert distance.max() < 1e-4 and (half - whole).abs().max() > 0.1
+    assert torch.equal(mixture.sample(7, torch.Generator().manual_seed(1), scale=1.0),
+                       mixture.sample(7, torch.Generator().manual_seed(1)))
+
+
 def test_full_covariance_em_recovers_correlated_components():
     codes, covariance = correlated_codes(6000)
     mixture = fit_mixture(codes, 2, covariance="full", seed=0)

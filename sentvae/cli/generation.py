@@ -60,7 +60,9 @@ def add_parsers(sub) -> None:
     p.add_argument("--prior", choices=("fitted", "standard"), default=None,
                    help="where codes come from: the mixture fitted to the training codes, or N(0, I) "
                         "(default: fitted when the checkpoint has one)")
-    p.add_argument("--z-scale", type=float, default=1.0, help="standard prior: draw z ~ N(0, S^2 I)")
+    p.add_argument("--z-scale", type=float, default=1.0, metavar="S",
+                   help="spread of the codes: N(0, S^2 I), or each fitted component's covariance times "
+                        "S^2 (default 1; < 1: more typical, less varied sentences)")
     add_decoding_options(p)
     p.set_defaults(func=cmd_sample)
     p = sub.add_parser("reconstruct", help="encode sentences and decode them back")
