@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", required=True,
                         help="folder with ptb.train.txt, ptb.valid.txt, ptb.test.txt")
-    add_protocol_arguments(parser, "ptb", budget=110.0, max_epochs=40)
+    add_protocol_arguments(parser, "ptb", budget=120.0, max_epochs=40)
     args = parser.parse_args(argv)
     files = {split: str(Path(args.data) / f"ptb.{split}.txt") for split in ("train", "valid", "test")}
     for path in files.values():
