@@ -15,8 +15,9 @@ on): KL, IW-NLL under N(0, I) and under the fitted prior, reconstruction exact m
 and, for both priors, the share of 1,000 greedy prior samples the corpus's exact recogniser
 accepts; interpolations between 100 pairs of test sentences (ends reconstructing them, points
 grammatical). `--beam W` decodes every code (reconstructions, samples, interpolation points) by
-beam search of width W instead of greedily: a row "<point>+beamW" beside the greedy one. Writes benchmarks/results/rate.json, rate.md and rate.png (reconstruction exact
-match against sample grammaticality, one curve per prior).
+beam search of width W instead of greedily: a row "<point>+beamW" beside the greedy one. Writes
+benchmarks/results/rate.json, rate.md and rate.png (reconstruction exact match against sample
+grammaticality, one curve per prior).
 
 Yelp (`--data DIR` with train.txt, valid.txt and test.txt; config `yelp`): the points of
 `YELP_POINTS` and, as the judge of fluency, a language model (`latent_dim 0`, the same data and
@@ -347,7 +348,8 @@ def yelp_markdown(payload: dict) -> str:
     judge = payload["judge"]
     lines += ["", f"Yelp test sentences (`{payload['data']}/test.txt`, {payload['test_sentences']:,}), nats per "
               f"sentence; IW-NLL with K = {payload['iw_samples']}; {payload['prior_samples']:,} prior "
-              f"samples per prior (decoded greedily unless a row says beam), their per-token perplexity under the judge: a language model with the same "
+              f"samples per prior (decoded greedily unless a row says beam), their per-token perplexity under "
+              "the judge: a language model with the same "
               f"decoder, data and budget ({judge['steps']:,} steps, {judge['minutes']:.1f} min), whose "
               f"perplexity on the real test sentences is {judge['ppl_real']:.2f}. Greedy samples are "
               "the decoder's most likely sentences, so a ratio under 1 is bland text, not better text: read "

@@ -174,11 +174,12 @@ def _generation_rows(generation: dict | None) -> list[tuple[str, str]]:
         return []
     rows = []
     percent = lambda v: "n/a" if v is None else f"{100 * v:.1f}%"  # noqa: E731
+    decoding = generation.get("decoding", "greedy")  # of the samples; absent from older results
     if "lm_ppl_real" in generation:
         rows.append(("language model's perplexity on the real sentences", _fmt(generation["lm_ppl_real"])))
     for prior, entry in generation["priors"].items():
         name = "N(0, I)" if prior == "standard" else "the fitted prior"
-        rows.append((f"{generation.get('decoding', 'greedy')} samples from {name}: distinct-2", _fmt(entry["distinct_2"], 3)))
+        rows.append((f"{decoding} samples from {name}: distinct-2", _fmt(entry["distinct_2"], 3)))
         if "forward_ppl" in entry:
             rows.append(("  forward perplexity under the language model", _fmt(entry["forward_ppl"])))
         if "grammatical" in entry:

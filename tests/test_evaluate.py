@@ -236,7 +236,8 @@ def test_beam_reconstruction_scores_the_sentences_beam_search_gives_back(trained
     paths = interpolation_quality(trained_vae, texts, pairs=3, steps=4, beam=4)
     assert paths["decoding"] == "beam 4"
     first, second = paths["examples"][0]["first"], paths["examples"][0]["second"]
-    beam_path = [g.text for g in trained_vae.interpolate(first, second, steps=4, options=DecodingOptions("beam", beam=4))]
+    beam_path = [g.text for g in trained_vae.interpolate(first, second, steps=4,
+                                                         options=DecodingOptions("beam", beam=4))]
     assert paths["examples"][0]["points"] == beam_path
     assert prior_sample_texts(trained_vae, 6, seed=3, beam=4) == [
         g.text for g in trained_vae.sample(6, DecodingOptions("beam", beam=4), seed=3)]
