@@ -76,6 +76,9 @@ def add_protocol_arguments(parser: argparse.ArgumentParser, name: str, budget: f
                         help="evaluate only the first N test sentences (smoke runs)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="extra config override for every training run (repeatable)")
+    parser.add_argument("--vae-set", action="append", default=[], metavar="KEY=VALUE",
+                        help="config override for the VAE's run only, for a lever that has no meaning "
+                             "for the language model, e.g. train.free_bits=0.16 (repeatable)")
 
 
 # --- hardware --------------------------------------------------------------------------------------
@@ -131,6 +134,13 @@ class ModelSpec:
     overrides: list[str] = field(default_factory=list)
 
 
+def vae_and_lm(args) -> list[ModelSpec]:
+    """The VAE (with `--vae-set`) and its language-model baseline: the same config with the
+    latent code switched off and no word dropout."""
+    return [ModelSpec("vae", "VAE", list(args.vae_set)),
+            ModelSpec("lm", "LM baseline", ["model.use_latent=false", "model.word_dropout=0"])]
+
+
 def train_arguments(args, spec: ModelSpec, files: dict[str, str]) -> list[str]:
     """The `sentvae train` arguments of one model (what the log and the report record)."""
     command = ["train", "--config", args.config, "--train", files["train"], "--valid", files["valid"]]
@@ -140,7 +150,7 @@ def train_arguments(args, spec: ModelSpec, files: dict[str, str]) -> list[str]:
                 "--seed", str(args.seed), "--set", f"max_minutes={args.budget_minutes:g}"]
     if args.max_epochs:
         command += ["--set", f"max_epochs={args.max_epochs}"]
-    for override in spec.overrides + list(args.set):
+    for override in list(args.set) + spec.overrides:  # the model's own settings win
         command += ["--set", override]
     return command + ["--quiet"]
 

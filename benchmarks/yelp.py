@@ -24,8 +24,8 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import (ModelSpec, add_protocol_arguments, echo, fail, goal, markdown_report,  # noqa: E402
-                    run_protocol, write_results)
+from common import (add_protocol_arguments, echo, fail, goal, markdown_report,  # noqa: E402
+                    run_protocol, vae_and_lm, write_results)
 
 PROBE_TARGET = 0.80
 
@@ -106,9 +106,7 @@ def main(argv: list[str] | None = None) -> int:
             fail(f"{path}: no such file (--data must hold train/valid/test.txt and train/test.tsv)")
     if args.probe_train < 2:
         fail(f"--probe-train must be >= 2, got {args.probe_train}")
-    specs = [ModelSpec("vae", "VAE")]
-    if args.with_lm:
-        specs.append(ModelSpec("lm", "LM baseline", ["model.use_latent=false", "model.word_dropout=0"]))
+    specs = vae_and_lm(args) if args.with_lm else vae_and_lm(args)[:1]
     payload = run_protocol(args, "yelp", specs, files)
     echo("vae: sentiment probe on posterior means ...")
     probe = sentiment_probe(Path(args.work_dir) / "vae", probe_files["train"], probe_files["test"],

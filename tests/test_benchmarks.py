@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import json
 import os
@@ -38,6 +39,7 @@ def load_script(name: str):
     sys.path.insert(0, str(REPO / "benchmarks"))
     spec = importlib.util.spec_from_file_location(f"bench_{name}", REPO / "benchmarks" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 
@@ -78,6 +80,21 @@ def test_ptb_benchmark_trains_both_models_evaluates_and_reports(tmp_path):
     assert reused.stdout.count("reusing the evaluation") == 2
     changed = run("ptb.py", options + ["--reuse", "--seed", "5"])  # not what the runs were trained with
     assert changed.returncode == 2 and "train.seed" in changed.stderr
+    vae_only = run("ptb.py", options + ["--reuse", "--vae-set", "train.free_bits=0.5"])
+    assert vae_only.returncode == 2 and "vae was trained with other settings" in vae_only.stderr
+    assert "train.free_bits" in vae_only.stderr
+
+
+def test_a_vae_only_override_reaches_the_vae_and_not_its_language_model():
+    common = load_script("common")
+    parser = argparse.ArgumentParser()
+    common.add_protocol_arguments(parser, "ptb", budget=1.0, max_epochs=1)
+    args = parser.parse_args(["--set", "train.lr=0.01", "--vae-set", "train.free_bits=0.16"])
+    files = {"train": "a.txt", "valid": "b.txt"}
+    vae, lm = (common.train_arguments(args, spec, files) for spec in common.vae_and_lm(args))
+    assert "train.free_bits=0.16" in vae and "train.free_bits=0.16" not in lm
+    assert "train.lr=0.01" in vae and "train.lr=0.01" in lm  # --set still reaches both
+    assert "model.use_latent=false" in lm and "model.use_latent=false" not in vae
 
 
 def test_yelp_benchmark_reports_the_sentiment_probe(tmp_path):
