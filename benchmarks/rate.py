@@ -15,7 +15,8 @@ on): KL, IW-NLL under N(0, I) and under the fitted prior, reconstruction exact m
 and, for both priors, the share of 1,000 greedy prior samples the corpus's exact recogniser
 accepts; interpolations between 100 pairs of test sentences (ends reconstructing them, points
 grammatical). `--beam W` decodes every code (reconstructions, samples, interpolation points) by
-beam search of width W instead of greedily: a row "<point>+beamW" beside the greedy one. Writes
+beam search of width W instead of greedily: a row "<point>+beamW" beside the greedy one; with
+`--rerank` each beam is re-ordered by log p(x | z) + log q(z | x) (row "<point>+beamW+re-ranked"). Writes
 benchmarks/results/rate.json, rate.md and rate.png (reconstruction exact match against sample
 grammaticality, one curve per prior).
 
@@ -189,7 +190,7 @@ def train_points(args, names: list[str]) -> dict[str, str]:
 
 def score_point(args, name: str) -> dict:
     """Evaluate one run's best checkpoint on the built-in test split (or Yelp's), cached in
-    evaluation.json (evaluation_beamW.json with --beam W)."""
+    evaluation.json (evaluation_beamW.json with --beam W, evaluation_beamW_rerank.json with --rerank)."""
     import torch
 
     from sentvae.checkpoint import read_train_config, resolve_checkpoint
@@ -199,7 +200,8 @@ def score_point(args, name: str) -> dict:
 
     run_dir = Path(args.work_dir) / name
     beam = args.beam
-    cache = run_dir / ("evaluation.json" if beam == 1 else f"evaluation_beam{beam}.json")
+    cache = run_dir / ("evaluation.json" if beam == 1 else
+                       f"evaluation_beam{beam}{'_rerank' if args.rerank else ''}.json")
     if cache.is_file() and args.reuse:
         return json.loads(cache.read_text(encoding="utf-8"))
     torch.set_num_threads(args.eval_threads)
@@ -214,7 +216,7 @@ def score_point(args, name: str) -> dict:
     started = time.perf_counter()
     results = evaluate(vae, split, iw_samples=args.iw_samples, seed=args.seed,
                        prior_samples=args.prior_samples, grammar=not args.data, lm=lm,
-                       interpolation_pairs=args.interpolation_pairs, beam=beam)
+                       interpolation_pairs=args.interpolation_pairs, beam=beam, rerank=args.rerank)
     results["evaluation_seconds"] = time.perf_counter() - started
     results["training"] = read_run_summary(run_dir)
     cache.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
@@ -223,11 +225,13 @@ def score_point(args, name: str) -> dict:
 
 def point_row(name: str, results: dict, title: str, date: str, machine: str) -> dict:
     """The figures of one point that the tables and the plots show, with when and where measured.
-    A point evaluated with beam-search decoding (--beam) is its own row: "<name>+beamW"."""
+    A point evaluated with beam-search decoding (--beam) is its own row: "<name>+beamW" (re-ranked:
+    "<name>+beamW+re-ranked")."""
     generation = results["generation"]
     decoding = results.get("reconstruction_decoding", "greedy")
     if decoding != "greedy":
-        name, title = f"{name}+{decoding.replace(' ', '')}", f"{title}, {decoding} decoding"
+        name = f"{name}+{decoding.replace(', ', '+').replace(' ', '')}"
+        title = f"{title}, {decoding} decoding"
     priors = generation["priors"]
     interpolation = generation["interpolation"]
     return {"point": name, "title": title, "measured": date, "machine": machine, "decoding": decoding,
@@ -448,6 +452,9 @@ def main(argv=None) -> int:
     parser.add_argument("--beam", type=int, default=1, metavar="W",
                         help="decode every latent code (reconstructions, prior samples, interpolations) by "
                              "beam search of width W (rows '<point>+beamW'; default 1: greedy)")
+    parser.add_argument("--rerank", action="store_true",
+                        help="with --beam: re-order each beam by log p(x | z) + log q(z | x), the "
+                             "sentence that encodes back to its code first (rows '<point>+beamW+re-ranked')")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="extra override for every point")
@@ -456,6 +463,8 @@ def main(argv=None) -> int:
                         help="keep the results file's rows of the points not run this time")
     parser.add_argument("--quick", action="store_true", help="tiny runs, for a smoke test")
     args = parser.parse_args(argv)
+    if args.rerank and args.beam < 2:
+        fail("--rerank needs --beam W with W >= 2")
     if args.data and not all((Path(args.data) / f"{split}.txt").is_file() for split in ("train", "valid", "test")):
         fail(f"{args.data}: needs train.txt, valid.txt and test.txt")
     points = corpus_points(args)

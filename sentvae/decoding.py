@@ -22,6 +22,16 @@ may be chosen, never the score. Beam search ranks hypotheses by the GNMT-normali
 with len = words + 1 (the <eos>). alpha = 0, the default, ranks by the log-probability itself;
 alpha > 0 favours longer sentences. With width 1 beam search is exactly greedy decoding.
 
+Re-ranking by re-encoding (`rerank`, beam search of a VAE's codes). The most likely sentence
+under p(x | z) is not always the sentence whose code is z: a frequent template can outscore the
+sentence a reconstruction should give back. With `rerank` every hypothesis left in a code's beam
+(all W of them) is encoded again, and the beam is re-ordered by
+
+    score = log p(x | z) + log q(z | x)
+
+the second term being the density that the hypothesis's own posterior puts on the code it was
+decoded from: among sentences the decoder finds likely, the one that encodes back to z wins.
+
 Output. One `Generation` per code, whatever the strategy. A beam result carries its ranking score
 in `extra["score"]`; with n_best > 1 `extra["n_best"]` lists the best n hypotheses of its beam,
 best first (the record's own sentence included), as {"text", "ids", "logprob", "score"}.
@@ -35,7 +45,9 @@ from dataclasses import dataclass, field, replace
 import torch
 import torch.nn.functional as F
 
+from .data import collate
 from .errors import ArgumentError
+from .objective import LOG_2PI
 from .tokenizer import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
 STRATEGIES = ("greedy", "sample", "beam")
@@ -73,6 +85,7 @@ class DecodingOptions:
     no_repeat_ngram: int = 0  # all: block repeated n-grams of this size (0: off)
     max_length: int | None = None  # all: longest output in words
     suppress_unk: bool = False  # all: never choose <unk>
+    rerank: bool = False  # beam: re-order the beam by log p(x | z) + log q(z | x) (module docstring)
 
     def __post_init__(self):
         _require(self.strategy in STRATEGIES,
@@ -86,6 +99,7 @@ class DecodingOptions:
         _require(1 <= self.n_best <= self.beam,
                  f"n-best must be between 1 and the beam width {self.beam}, got {self.n_best}")
         _require(self.n_best == 1 or self.strategy == "beam", "n-best > 1 needs the beam strategy")
+        _require(not self.rerank or self.strategy == "beam", "re-ranking needs the beam strategy")
         _require(self.no_repeat_ngram >= 0, f"no-repeat-ngram must be >= 0, got {self.no_repeat_ngram}")
         _require(self.max_length is None or self.max_length >= 1,
                  f"max length must be >= 1, got {self.max_length}")
@@ -291,6 +305,31 @@ def _beam_search(model, z: torch.Tensor | None, batch: int,
     return results
 
 
+@torch.no_grad()
+def _rerank_by_encoding(model, z: torch.Tensor, found: list[list[tuple[list[int], float, float]]],
+                        n_best: int) -> list[list[tuple[list[int], float, float]]]:
+    """Each code's beam hypotheses re-ordered by log p(x | z) + log q(z | x), the n_best first.
+
+    z (B, Z) the codes, found[b] the hypotheses (word ids, logprob, score) of code b. Every
+    hypothesis is encoded (one batch for all codes); its new score replaces the beam score.
+    """
+    flat = [ids for hypotheses in found for ids, _, _ in hypotheses]
+    owner = torch.tensor([b for b, hypotheses in enumerate(found) for _ in hypotheses], device=z.device)
+    tokens, lengths = collate(flat)
+    mu, logvar = model.posterior(tokens.to(model.device), lengths.to(model.device))  # (H, Z) each
+    mu, logvar = mu.float(), logvar.float()
+    code = z[owner].float()  # (H, Z) the code each hypothesis was decoded from
+    log_q = -0.5 * (((code - mu) ** 2) / logvar.exp() + logvar + LOG_2PI).sum(-1)  # (H,) log q(z | x)
+    rescored, position = [], 0
+    for hypotheses in found:
+        scores = log_q[position: position + len(hypotheses)].tolist()
+        position += len(hypotheses)
+        ranked = sorted(((ids, logprob, logprob + q) for (ids, logprob, _), q in zip(hypotheses, scores)),
+                        key=lambda hypothesis: -hypothesis[2])
+        rescored.append(ranked[:n_best])
+    return rescored
+
+
 # --- the public entry points --------------------------------------------------------------------
 
 def decode(model, z: torch.Tensor | None, tokenizer, options: DecodingOptions | None = None,
@@ -306,6 +345,8 @@ def decode(model, z: torch.Tensor | None, tokenizer, options: DecodingOptions | 
         opts = replace(opts, max_length=model.cfg.max_length)
     if z is None and n is None:
         raise ArgumentError("decode needs latent codes z or a count n")
+    if opts.rerank and (z is None or model.encoder is None):
+        raise ArgumentError("re-ranking by re-encoding needs a VAE's latent codes (this is a language model)")
     if batch_size < 1:
         raise ArgumentError(f"batch size must be >= 1, got {batch_size}")
     total = z.size(0) if z is not None else n
@@ -319,7 +360,11 @@ def decode(model, z: torch.Tensor | None, tokenizer, options: DecodingOptions | 
             size = min(batch_size, total - start)
             codes = [None] * size if chunk is None else chunk.tolist()
             if opts.strategy == "beam":
-                for code, hypotheses in zip(codes, _beam_search(model, chunk, size, opts)):
+                search = replace(opts, n_best=opts.beam) if opts.rerank else opts  # keep the whole beam
+                found = _beam_search(model, chunk, size, search)
+                if opts.rerank:
+                    found = _rerank_by_encoding(model, chunk, found, opts.n_best)
+                for code, hypotheses in zip(codes, found):
                     results.append(_beam_generation(hypotheses, code, tokenizer, opts))
             else:
                 sequences, logprobs = _decode_stepwise(model, chunk, size, opts, generator)

@@ -77,7 +77,7 @@ def evaluate(vae: VAEPipeline, split: EncodedSplit, iw_samples: int = 100, batch
              prior_samples: int = 1000, mi_batch_size: int = 32, au_threshold: float = 0.01,
              bleu_sentences: int | None = None, echo: Echo | None = None,
              lm: VAEPipeline | None = None, grammar: bool = False,
-             interpolation_pairs: int = 100, beam: int = 1) -> dict:
+             interpolation_pairs: int = 100, beam: int = 1, rerank: bool = False) -> dict:
     """All metrics of a model on a split as one JSON-ready dict (see `format_table`).
 
     For a model without a latent (the language-model baseline) the NLL is exact and the latent
@@ -87,13 +87,15 @@ def evaluate(vae: VAEPipeline, split: EncodedSplit, iw_samples: int = 100, batch
     `quality.generation_quality`: per prior, samples' diversity, forward perplexity under `lm`
     and (`grammar`: the built-in corpus) grammaticality; interpolation endpoints and points.
     Every latent code (reconstructions, prior samples, interpolations) is decoded greedily, or
-    with `beam` > 1 by beam search of that width.
+    with `beam` > 1 by beam search of that width (`rerank`: re-ranked by re-encoding, decoding.py).
     """
     for name, value, least in (("batch_size", batch_size, 1), ("iw_samples", iw_samples, 1),
                                ("prior_samples", prior_samples, 0), ("mi_batch_size", mi_batch_size, 1),
                                ("beam", beam, 1)):
         if value < least:
             raise ArgumentError(f"{name} must be >= {least}, got {value}")
+    if rerank and beam < 2:
+        raise ArgumentError("re-ranking needs beam search: give a beam width of 2 or more")
     model = vae.model
     was_training = model.training
     model.eval()
@@ -142,19 +144,21 @@ def evaluate(vae: VAEPipeline, split: EncodedSplit, iw_samples: int = 100, batch
         results["au_variances"] = units["variances"]
         results["kl_per_dimension"] = kl_per_dimension(model, split, posterior=posterior)
         results.update(timed("reconstruction", reconstruction_bleu, vae, split, posterior=posterior,
-                             max_sentences=bleu_sentences, beam=beam))
+                             max_sentences=bleu_sentences, beam=beam, rerank=rerank))
     if fitted is not None:
         results.update({"nll_per_sentence_fitted_prior": fitted["nll_per_sentence"],
                         "nll_per_token_fitted_prior": fitted["nll_per_token"],
                         "ppl_fitted_prior": fitted["ppl"], "fitted_prior_components": vae.prior.components})
     if prior_samples > 0:
         default_prior = "fitted" if vae.prior is not None else "standard"  # what `sample` uses
-        texts = timed("prior_samples", prior_sample_texts, vae, prior_samples, seed, default_prior, beam=beam)
-        results.update(prior_sample_diversity(vae, n=prior_samples, seed=seed, texts=texts, beam=beam))
+        texts = timed("prior_samples", prior_sample_texts, vae, prior_samples, seed, default_prior,
+                      beam=beam, rerank=rerank)
+        results.update(prior_sample_diversity(vae, n=prior_samples, seed=seed, texts=texts, beam=beam,
+                                              rerank=rerank))
         sentences = list(split.column("text"))
         results["generation"] = timed("generation", generation_quality, vae, sentences, n=prior_samples,
                                       seed=seed, lm=lm, grammar=grammar, pairs=interpolation_pairs,
-                                      samples={default_prior: texts}, beam=beam)
+                                      samples={default_prior: texts}, beam=beam, rerank=rerank)
     results["seconds"] = seconds
     model.train(was_training)
     return results

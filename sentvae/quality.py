@@ -22,6 +22,7 @@ import torch
 from .corpus import is_grammatical
 from .data import EncodedSplit, encode_split
 from .decoding import DecodingOptions
+from .errors import ArgumentError
 from .latent import posterior_parameters
 from .likelihood import exact_nll
 from .metrics import corpus_bleu, distinct_n, self_bleu
@@ -31,18 +32,23 @@ from .pipeline import VAEPipeline
 LENGTH_BUCKETS = ((1, 7), (8, 11), (12, 15), (16, None))  # tokens per sentence (words, for a word tokenizer)
 
 
-def code_decoding(beam: int = 1, max_length: int | None = None) -> DecodingOptions:
+def code_decoding(beam: int = 1, max_length: int | None = None, rerank: bool = False) -> DecodingOptions:
     """How the metrics decode a latent code into a sentence: greedily (`beam` 1) or by beam search
-    of width `beam`, ranked by the raw log-probability (the most likely sentence the search finds).
-    Every function here that decodes codes takes `beam`."""
+    of width `beam`, ranked by the raw log-probability (the most likely sentence the search finds)
+    or, with `rerank`, by log p(x | z) + log q(z | x) (decoding.py: the sentence that encodes back
+    to its code). Every function here that decodes codes takes `beam` and `rerank`."""
+    if rerank and beam < 2:
+        raise ArgumentError("re-ranking needs a beam of width 2 or more")
     if beam == 1:
         return DecodingOptions("greedy", max_length=max_length)
-    return DecodingOptions("beam", beam=beam, max_length=max_length)
+    return DecodingOptions("beam", beam=beam, max_length=max_length, rerank=rerank)
 
 
 def decoding_name(options: DecodingOptions) -> str:
-    """"greedy" or "beam 5": the name of a code decoding in tables."""
-    return f"beam {options.beam}" if options.strategy == "beam" else options.strategy
+    """"greedy", "beam 5" or "beam 5, re-ranked": the name of a code decoding in tables."""
+    if options.strategy != "beam":
+        return options.strategy
+    return f"beam {options.beam}" + (", re-ranked" if options.rerank else "")
 
 
 def exact_match_by_length(lengths: np.ndarray, same: list[bool]) -> dict[str, dict]:
@@ -61,9 +67,10 @@ def exact_match_by_length(lengths: np.ndarray, same: list[bool]) -> dict[str, di
 
 
 def reconstruction_bleu(vae: VAEPipeline, split: EncodedSplit, posterior: tuple | None = None,
-                        max_sentences: int | None = None, batch_size: int = 256, beam: int = 1) -> dict:
+                        max_sentences: int | None = None, batch_size: int = 256, beam: int = 1,
+                        rerank: bool = False) -> dict:
     """Corpus BLEU (0-100) and exact match of decodes of the posterior means against the input
-    sentences: greedy, or (`beam` > 1) beam search of that width.
+    sentences: greedy, or (`beam` > 1) beam search of that width (`rerank`: re-ranked by re-encoding).
 
     References are the inputs as the model sees them (its tokens, `<unk>` for unknown words).
     """
@@ -74,7 +81,7 @@ def reconstruction_bleu(vae: VAEPipeline, split: EncodedSplit, posterior: tuple 
     order = chosen[np.argsort(split.lengths[chosen], kind="stable")]  # similar lengths decode together
     references = [vae.tokenizer.decode(ids) for ids in split.batch_ids(order)]
     longest = int(split.lengths.max())
-    options = code_decoding(beam, max_length=max(longest, vae.cfg.max_length))
+    options = code_decoding(beam, max_length=max(longest, vae.cfg.max_length), rerank=rerank)
     generations = vae.generate(mu[torch.from_numpy(order)], options, batch_size=max(1, batch_size // beam))
     hypotheses = [g.text for g in generations]
     sacrebleu_logger = logging.getLogger("sacrebleu")
@@ -92,29 +99,32 @@ def reconstruction_bleu(vae: VAEPipeline, split: EncodedSplit, posterior: tuple 
                                                                  hypotheses[::max(1, len(order) // 5)])][:5]}
 
 
-def _sample_decoding(vae: VAEPipeline, strategy: str | None, beam: int) -> DecodingOptions:
-    """A VAE decodes its prior codes greedily (or by beam search: `beam` > 1); a language model
-    (no z, so greedy would repeat one sentence) samples."""
+def _sample_decoding(vae: VAEPipeline, strategy: str | None, beam: int, rerank: bool = False) -> DecodingOptions:
+    """A VAE decodes its prior codes greedily (or by beam search: `beam` > 1, re-ranked with
+    `rerank`); a language model (no z, so greedy would repeat one sentence) samples."""
     if strategy is None:
-        return code_decoding(beam) if vae.cfg.has_latent else DecodingOptions("sample")
+        return code_decoding(beam, rerank=rerank) if vae.cfg.has_latent else DecodingOptions("sample")
     return DecodingOptions(strategy, beam=beam) if strategy == "beam" else DecodingOptions(strategy)
 
 
 def prior_sample_texts(vae: VAEPipeline, n: int, seed: int = 0, prior: str | None = None,
-                       strategy: str | None = None, beam: int = 1) -> list[str]:
+                       strategy: str | None = None, beam: int = 1, rerank: bool = False) -> list[str]:
     """`n` sentences decoded from `prior` (as in `VAEPipeline.prior_codes`): by `strategy`, or
     by default greedily (beam search with `beam` > 1) for a VAE, sampled for a language model."""
-    return [g.text for g in vae.sample(n, _sample_decoding(vae, strategy, beam), seed=seed, prior=prior)]
+    options = _sample_decoding(vae, strategy, beam, rerank)
+    return [g.text for g in vae.sample(n, options, seed=seed, prior=prior)]
 
 
 def prior_sample_diversity(vae: VAEPipeline, n: int = 1000, seed: int = 0, strategy: str | None = None,
-                           self_bleu_sentences: int = 500, texts: list[str] | None = None, beam: int = 1) -> dict:
+                           self_bleu_sentences: int = 500, texts: list[str] | None = None, beam: int = 1,
+                           rerank: bool = False) -> dict:
     """Distinct-1/2 and self-BLEU of `n` sentences decoded from the prior (`prior_sample_texts`;
     or `texts`, the same sentences already decoded). Self-BLEU scores at most
     `self_bleu_sentences` hypotheses against all the other samples.
     """
-    decoding = _sample_decoding(vae, strategy, beam)
-    texts = prior_sample_texts(vae, n, seed, strategy=strategy, beam=beam) if texts is None else texts
+    decoding = _sample_decoding(vae, strategy, beam, rerank)
+    if texts is None:
+        texts = prior_sample_texts(vae, n, seed, strategy=strategy, beam=beam, rerank=rerank)
     return {"prior_samples": n, "prior_strategy": decoding_name(decoding),
             "distinct_1": distinct_n(texts, 1), "distinct_2": distinct_n(texts, 2),
             "self_bleu": self_bleu(texts, max_sentences=self_bleu_sentences),
@@ -148,12 +158,12 @@ def _normalised(vae: VAEPipeline, text: str) -> str:
 
 
 def interpolation_quality(vae: VAEPipeline, sentences: list[str], pairs: int = 100, steps: int = 8,
-                          seed: int = 0, grammar: bool = False, beam: int = 1) -> dict:
+                          seed: int = 0, grammar: bool = False, beam: int = 1, rerank: bool = False) -> dict:
     """`pairs` interpolations between random distinct test sentences, every point decoded greedily
-    (or, `beam` > 1, by beam search of that width): how often the first and last points give back
+    (or, `beam` > 1, by beam search of that width, re-ranked with `rerank`): how often the first and last points give back
     the two sentences, and (grammar) the share of grammatical points."""
     rng = random.Random(seed)
-    options = code_decoding(beam)
+    options = code_decoding(beam, rerank=rerank)
     usable = [s for s in sentences if vae.tokenizer.encode(s)]
     endpoints = points = grammatical = 0
     examples = []
@@ -172,18 +182,20 @@ def interpolation_quality(vae: VAEPipeline, sentences: list[str], pairs: int = 1
 
 def generation_quality(vae: VAEPipeline, sentences: list[str], n: int = 1000, seed: int = 0,
                        lm: VAEPipeline | None = None, grammar: bool = False, pairs: int = 100,
-                       steps: int = 8, samples: dict[str, list[str]] | None = None, beam: int = 1) -> dict:
+                       steps: int = 8, samples: dict[str, list[str]] | None = None, beam: int = 1,
+                       rerank: bool = False) -> dict:
     """Both sides of the rate trade-off for each prior the model has (see the module docstring).
 
     `sentences` are real test sentences (interpolation ends; with `lm`, its perplexity on them is
     the reference the samples' forward perplexity is compared with). `samples` maps a prior to
-    its `prior_sample_texts(vae, n, seed, prior, beam=beam)` when the caller has already decoded them.
-    `beam` > 1 decodes the prior samples and the interpolations by beam search of that width.
+    its `prior_sample_texts(vae, n, seed, prior, beam=beam, rerank=rerank)` when the caller has
+    already decoded them. `beam` > 1 decodes the prior samples and the interpolations by beam search
+    of that width (`rerank`: re-ranked by re-encoding).
     """
-    results: dict = {"decoding": decoding_name(_sample_decoding(vae, None, beam)), "priors": {}}
+    results: dict = {"decoding": decoding_name(_sample_decoding(vae, None, beam, rerank)), "priors": {}}
     priors = ["standard"] + (["fitted"] if vae.prior is not None else [])
     for prior in priors:
-        texts = (samples or {}).get(prior) or prior_sample_texts(vae, n, seed, prior, beam=beam)
+        texts = (samples or {}).get(prior) or prior_sample_texts(vae, n, seed, prior, beam=beam, rerank=rerank)
         entry = {"samples": n, "distinct_1": distinct_n(texts, 1), "distinct_2": distinct_n(texts, 2),
                  "unique_samples": len(set(texts)) / n, "examples": texts[:5]}
         if lm is not None:
@@ -194,5 +206,6 @@ def generation_quality(vae: VAEPipeline, sentences: list[str], n: int = 1000, se
     if lm is not None:
         results["lm_ppl_real"] = forward_perplexity(lm, sentences)["ppl"]
     if vae.cfg.has_latent and len(sentences) >= 2 and pairs > 0:
-        results["interpolation"] = interpolation_quality(vae, sentences, pairs, steps, seed, grammar, beam)
+        results["interpolation"] = interpolation_quality(vae, sentences, pairs, steps, seed, grammar,
+                                                         beam, rerank)
     return results

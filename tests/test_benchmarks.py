@@ -305,6 +305,15 @@ def test_rate_benchmark_scores_each_point_and_update_keeps_the_other_rows(tmp_pa
     assert third["points"][0] == first["points"][0] and third["points"][1]["decoding"] == "beam 3"
     assert (tmp_path / "work" / "beta1" / "evaluation_beam3.json").is_file()
     assert "beam 3 decoding" in (tmp_path / "results" / "rate_quick.md").read_text()
+    # and re-ranked by re-encoding: another row, another cached evaluation
+    result = run("rate.py", options + ["--points", "beta1", "--update", "--reuse", "--beam", "3", "--rerank"])
+    assert result.returncode == 0, result.stderr[-2000:]
+    fourth = json.loads((tmp_path / "results" / "rate_quick.json").read_text())
+    assert [row["point"] for row in fourth["points"]][:3] == ["beta1", "beta1+beam3", "beta1+beam3+re-ranked"]
+    assert fourth["points"][2]["decoding"] == "beam 3, re-ranked"
+    assert (tmp_path / "work" / "beta1" / "evaluation_beam3_rerank.json").is_file()
+    refused = run("rate.py", options + ["--points", "beta1", "--reuse", "--rerank"])
+    assert refused.returncode == 2 and "--rerank needs --beam" in refused.stderr
 
 
 def test_rate_benchmark_on_a_corpus_judges_the_samples_with_a_language_model(tmp_path):

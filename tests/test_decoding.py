@@ -103,6 +103,56 @@ def test_wide_beam_is_exact_search(toy_model, alpha, no_repeat):
             assert beam[row].logprob >= greedy[row].logprob - 1e-5
 
 
+def log_posterior_density(model, ids: list[list[int]], z: torch.Tensor) -> torch.Tensor:
+    """log q(z | x) of each sentence's posterior at its code, computed here from mu and logvar."""
+    tokens, lengths = collate(ids)
+    with torch.no_grad():
+        mu, logvar = model.posterior(tokens, lengths)
+    normal = torch.distributions.Normal(mu, (0.5 * logvar).exp())
+    return normal.log_prob(z).sum(-1)
+
+
+def test_reranking_a_wide_beam_finds_the_sentence_that_encodes_back_to_its_code(toy_model):
+    """With every sentence in the beam, re-ranking must return the true best five by
+    log p(x | z) + log q(z | x)."""
+    z = prior_codes(toy_model, 3, seed=2)
+    candidates = all_toy_sentences()
+    reranked = decode(toy_model, z, IdTokenizer(), DecodingOptions("beam", beam=200, n_best=5, rerank=True))
+    plain = decode(toy_model, z, IdTokenizer(), DecodingOptions("beam", beam=200, n_best=5))
+    changed = 0
+    for row in range(3):
+        codes = z[row].expand(len(candidates), -1)
+        combined = (torch.tensor(teacher_forced_logprob(toy_model, candidates, codes))
+                    + log_posterior_density(toy_model, candidates, codes))
+        best = combined.argsort(descending=True)[:5].tolist()
+        found = reranked[row].extra["n_best"]
+        assert [h["ids"] for h in found] == [candidates[i] for i in best]
+        assert [h["score"] for h in found] == pytest.approx(combined[best].tolist(), abs=1e-3)
+        changed += [h["ids"] for h in found] != [h["ids"] for h in plain[row].extra["n_best"]]
+    assert changed > 0  # the re-encoding term re-ordered at least one code's five best
+
+
+def test_reranking_picks_from_the_same_beam_and_never_scores_lower(trained_vae):
+    z = prior_codes(trained_vae, 24)
+    plain = trained_vae.generate(z, DecodingOptions("beam", beam=4, n_best=4))
+    reranked = trained_vae.generate(z, DecodingOptions("beam", beam=4, rerank=True))
+    model = trained_vae.model
+    for code, before, after in zip(z, plain, reranked):
+        assert after.ids in [h["ids"] for h in before.extra["n_best"]]
+        combined = [lp + q for lp, q in zip(teacher_forced_logprob(model, [before.ids, after.ids], code.expand(2, -1)),
+                                            log_posterior_density(model, [before.ids, after.ids], code.expand(2, -1)).tolist())]
+        assert after.extra["score"] == pytest.approx(combined[1], abs=1e-3)
+        assert combined[1] >= combined[0] - 1e-4
+
+
+def test_reranking_needs_a_beam_and_a_latent_code(trained_vae):
+    with pytest.raises(ArgumentError, match="beam"):
+        DecodingOptions(rerank=True)
+    language_model = SentenceVAE(ModelConfig(vocab_size=7, embed_dim=8, decoder_hidden_dim=8, latent_dim=0))
+    with pytest.raises(ArgumentError, match="language model"):
+        decode(language_model, None, IdTokenizer(), DecodingOptions("beam", beam=2, rerank=True), n=2)
+
+
 # --- beam search against greedy on a trained model -----------------------------------------------
 
 def test_beam_width_one_is_greedy(trained_vae):
@@ -327,6 +377,15 @@ def test_reconstruct_and_interpolate_commands_jsonl(trained_run, capsys, tmp_pat
     assert [r["position"] for r in records] == [0.0, 0.25, 0.5, 0.75, 1.0]
     assert [records[0]["text"], records[-1]["text"]] == [r["text"] for r in jsonl(captured.out)]
 
+    # --rerank implies beam search and re-orders each beam by re-encoding
+    assert main(["reconstruct", "-m", str(trained_run), "--input", str(inputs), "--format", "jsonl",
+                 "--rerank", "--beam", "3"]) == 0
+    reranked = jsonl(capsys.readouterr().out)
+    vae = VAEPipeline.from_pretrained(trained_run)
+    expected = vae.reconstruct([first, second], DecodingOptions("beam", beam=3, rerank=True))
+    assert [r["text"] for r in reranked] == [g.text for g in expected]
+    assert all(r["strategy"] == "beam" for r in reranked)
+
 
 def test_interpolate_unique_and_prior(trained_run, capsys):
     run = str(trained_run)
@@ -346,6 +405,7 @@ def test_interpolate_unique_and_prior(trained_run, capsys):
                                   ["sample", "--temperature", "0"], ["sample", "-n", "0"],
                                   ["sample", "--strategy", "greedy", "--alpha", "1"],
                                   ["sample", "--beam", "2", "--n-best", "3"],
+                                  ["reconstruct", "--strategy", "greedy", "--rerank", "--input", "x"],
                                   ["interpolate", "--prior", "--steps", "1"]])
 def test_out_of_range_arguments_exit_2_with_one_line(trained_run, capsys, argv):
     assert main([argv[0], "-m", str(trained_run), *argv[1:]]) == 2

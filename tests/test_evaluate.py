@@ -248,6 +248,29 @@ def test_beam_reconstruction_scores_the_sentences_beam_search_gives_back(trained
         ev.evaluate(trained_vae, split, iw_samples=2, prior_samples=0, beam=0)
 
 
+def test_reranked_metrics_decode_as_the_reranking_beam_does(trained_vae, test_texts):
+    from sentvae.decoding import DecodingOptions
+    from sentvae.quality import interpolation_quality, prior_sample_texts, reconstruction_bleu
+
+    split = split_of(trained_vae, test_texts[:60])
+    texts = list(split.column("text"))
+    normalised = [trained_vae.tokenizer.decode(trained_vae.tokenizer.encode(t)) for t in texts]
+    options = DecodingOptions("beam", beam=4, rerank=True)
+    results = reconstruction_bleu(trained_vae, split, beam=4, rerank=True)
+    decoded = [g.text for g in trained_vae.reconstruct(texts, options)]
+    assert results["reconstruction_exact_match"] == pytest.approx(
+        sum(d == t for d, t in zip(decoded, normalised)) / len(texts))
+    assert results["reconstruction_decoding"] == "beam 4, re-ranked"
+    paths = interpolation_quality(trained_vae, texts, pairs=2, steps=4, beam=4, rerank=True)
+    first, second = paths["examples"][0]["first"], paths["examples"][0]["second"]
+    assert paths["examples"][0]["points"] == [g.text for g in trained_vae.interpolate(first, second, steps=4,
+                                                                                      options=options)]
+    assert prior_sample_texts(trained_vae, 6, seed=3, beam=4, rerank=True) == [
+        g.text for g in trained_vae.sample(6, options, seed=3)]
+    with pytest.raises(ArgumentError, match="re-ranking"):
+        ev.evaluate(trained_vae, split, iw_samples=2, prior_samples=0, rerank=True)
+
+
 def test_exact_match_by_length_buckets_sentences_by_their_token_count():
     from sentvae.quality import exact_match_by_length
 

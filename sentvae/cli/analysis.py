@@ -119,7 +119,7 @@ def cmd_evaluate(args) -> int:
     grammar = args.grammar if args.grammar is not None else _trained_on_builtin_corpus(args.model)
     results = evaluate(vae, split, iw_samples=args.iw_samples, batch_size=args.batch_size,
                        seed=args.seed, prior_samples=args.prior_samples, lm=lm, grammar=grammar,
-                       interpolation_pairs=args.interpolation_pairs, beam=args.beam,
+                       interpolation_pairs=args.interpolation_pairs, beam=args.beam, rerank=args.rerank,
                        echo=lambda line: print(line, file=sys.stderr))
     results.update(model=args.model, data=args.data)
     print(format_table(results))
@@ -225,6 +225,9 @@ def add_parsers(sub) -> None:
     p.add_argument("--beam", type=int, default=1, metavar="W",
                    help="decode every latent code (reconstructions, prior samples, interpolations) by "
                         "beam search of width W (default 1: greedy)")
+    p.add_argument("--rerank", action="store_true",
+                   help="with --beam W: re-order each beam by log p(x | z) + log q(z | x), the "
+                        "sentence that encodes back to its code first")
     p.add_argument("--max-sentences", type=int, metavar="N", help="evaluate only the first N sentences")
     p.add_argument("--long-sentences", choices=("keep", "truncate"), default="keep",
                    help="sentences over the model's max_length: score whole (default) or truncate")

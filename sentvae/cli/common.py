@@ -27,6 +27,9 @@ def add_decoding_options(parser: argparse.ArgumentParser) -> None:
                        help="beam: length normalisation ((5+len)/6)^alpha (default 0: raw log-probability)")
     group.add_argument("--n-best", type=int, default=None, metavar="N",
                        help="beam: report the N best hypotheses of each beam (default 1)")
+    group.add_argument("--rerank", action="store_true", default=None,
+                       help="beam: re-order each beam by log p(x | z) + log q(z | x), the sentence "
+                            "that encodes back to its code first (reconstruct, interpolate)")
     group.add_argument("--no-repeat-ngram", type=int, default=0, metavar="N",
                        help="never repeat an n-gram of N words in a sentence (0: off)")
     group.add_argument("--max-length", type=int, default=None, help="longest output in words")
@@ -36,7 +39,7 @@ def add_decoding_options(parser: argparse.ArgumentParser) -> None:
                        help="plain lines, or one JSON object per output")
 
 
-_STRATEGY_FLAGS = {"sample": ("temperature", "top_k", "top_p"), "beam": ("beam", "alpha", "n_best")}
+_STRATEGY_FLAGS = {"sample": ("temperature", "top_k", "top_p"), "beam": ("beam", "alpha", "n_best", "rerank")}
 
 
 def decoding_options(args):
