@@ -87,7 +87,8 @@ def evaluate(vae: VAEPipeline, split: EncodedSplit, iw_samples: int = 100, batch
     `quality.generation_quality`: per prior, samples' diversity, forward perplexity under `lm`
     and (`grammar`: the built-in corpus) grammaticality; interpolation endpoints and points.
     Every latent code (reconstructions, prior samples, interpolations) is decoded greedily, or
-    with `beam` > 1 by beam search of that width (`rerank`: re-ranked by re-encoding, decoding.py).
+    with `beam` > 1 by beam search of that width; `rerank` re-ranks the beams of reconstructions
+    and interpolations by re-encoding (decoding.py), not those of prior samples.
     """
     for name, value, least in (("batch_size", batch_size, 1), ("iw_samples", iw_samples, 1),
                                ("prior_samples", prior_samples, 0), ("mi_batch_size", mi_batch_size, 1),
@@ -151,10 +152,8 @@ def evaluate(vae: VAEPipeline, split: EncodedSplit, iw_samples: int = 100, batch
                         "ppl_fitted_prior": fitted["ppl"], "fitted_prior_components": vae.prior.components})
     if prior_samples > 0:
         default_prior = "fitted" if vae.prior is not None else "standard"  # what `sample` uses
-        texts = timed("prior_samples", prior_sample_texts, vae, prior_samples, seed, default_prior,
-                      beam=beam, rerank=rerank)
-        results.update(prior_sample_diversity(vae, n=prior_samples, seed=seed, texts=texts, beam=beam,
-                                              rerank=rerank))
+        texts = timed("prior_samples", prior_sample_texts, vae, prior_samples, seed, default_prior, beam=beam)
+        results.update(prior_sample_diversity(vae, n=prior_samples, seed=seed, texts=texts, beam=beam))
         sentences = list(split.column("text"))
         results["generation"] = timed("generation", generation_quality, vae, sentences, n=prior_samples,
                                       seed=seed, lm=lm, grammar=grammar, pairs=interpolation_pairs,

@@ -36,7 +36,8 @@ def code_decoding(beam: int = 1, max_length: int | None = None, rerank: bool = F
     """How the metrics decode a latent code into a sentence: greedily (`beam` 1) or by beam search
     of width `beam`, ranked by the raw log-probability (the most likely sentence the search finds)
     or, with `rerank`, by log p(x | z) + log q(z | x) (decoding.py: the sentence that encodes back
-    to its code). Every function here that decodes codes takes `beam` and `rerank`."""
+    to its code). Every function here that decodes codes takes `beam`; those that decode the codes
+    of given sentences (reconstructions, interpolations) also take `rerank`."""
     if rerank and beam < 2:
         raise ArgumentError("re-ranking needs a beam of width 2 or more")
     if beam == 1:
@@ -99,32 +100,31 @@ def reconstruction_bleu(vae: VAEPipeline, split: EncodedSplit, posterior: tuple 
                                                                  hypotheses[::max(1, len(order) // 5)])][:5]}
 
 
-def _sample_decoding(vae: VAEPipeline, strategy: str | None, beam: int, rerank: bool = False) -> DecodingOptions:
-    """A VAE decodes its prior codes greedily (or by beam search: `beam` > 1, re-ranked with
-    `rerank`); a language model (no z, so greedy would repeat one sentence) samples."""
+def _sample_decoding(vae: VAEPipeline, strategy: str | None, beam: int) -> DecodingOptions:
+    """A VAE decodes its prior codes greedily (or by beam search: `beam` > 1); a language model
+    (no z, so greedy would repeat one sentence) samples. Never re-ranked: a prior code has no
+    sentence to come back to, and re-ranking by re-encoding made samples less grammatical
+    (README, rate section)."""
     if strategy is None:
-        return code_decoding(beam, rerank=rerank) if vae.cfg.has_latent else DecodingOptions("sample")
+        return code_decoding(beam) if vae.cfg.has_latent else DecodingOptions("sample")
     return DecodingOptions(strategy, beam=beam) if strategy == "beam" else DecodingOptions(strategy)
 
 
 def prior_sample_texts(vae: VAEPipeline, n: int, seed: int = 0, prior: str | None = None,
-                       strategy: str | None = None, beam: int = 1, rerank: bool = False) -> list[str]:
+                       strategy: str | None = None, beam: int = 1) -> list[str]:
     """`n` sentences decoded from `prior` (as in `VAEPipeline.prior_codes`): by `strategy`, or
     by default greedily (beam search with `beam` > 1) for a VAE, sampled for a language model."""
-    options = _sample_decoding(vae, strategy, beam, rerank)
-    return [g.text for g in vae.sample(n, options, seed=seed, prior=prior)]
+    return [g.text for g in vae.sample(n, _sample_decoding(vae, strategy, beam), seed=seed, prior=prior)]
 
 
 def prior_sample_diversity(vae: VAEPipeline, n: int = 1000, seed: int = 0, strategy: str | None = None,
-                           self_bleu_sentences: int = 500, texts: list[str] | None = None, beam: int = 1,
-                           rerank: bool = False) -> dict:
+                           self_bleu_sentences: int = 500, texts: list[str] | None = None, beam: int = 1) -> dict:
     """Distinct-1/2 and self-BLEU of `n` sentences decoded from the prior (`prior_sample_texts`;
     or `texts`, the same sentences already decoded). Self-BLEU scores at most
     `self_bleu_sentences` hypotheses against all the other samples.
     """
-    decoding = _sample_decoding(vae, strategy, beam, rerank)
-    if texts is None:
-        texts = prior_sample_texts(vae, n, seed, strategy=strategy, beam=beam, rerank=rerank)
+    decoding = _sample_decoding(vae, strategy, beam)
+    texts = prior_sample_texts(vae, n, seed, strategy=strategy, beam=beam) if texts is None else texts
     return {"prior_samples": n, "prior_strategy": decoding_name(decoding),
             "distinct_1": distinct_n(texts, 1), "distinct_2": distinct_n(texts, 2),
             "self_bleu": self_bleu(texts, max_sentences=self_bleu_sentences),
@@ -160,8 +160,8 @@ def _normalised(vae: VAEPipeline, text: str) -> str:
 def interpolation_quality(vae: VAEPipeline, sentences: list[str], pairs: int = 100, steps: int = 8,
                           seed: int = 0, grammar: bool = False, beam: int = 1, rerank: bool = False) -> dict:
     """`pairs` interpolations between random distinct test sentences, every point decoded greedily
-    (or, `beam` > 1, by beam search of that width, re-ranked with `rerank`): how often the first and last points give back
-    the two sentences, and (grammar) the share of grammatical points."""
+    (or, `beam` > 1, by beam search of that width, re-ranked with `rerank`): how often the first
+    and last points give back the two sentences, and (grammar) the share of grammatical points."""
     rng = random.Random(seed)
     options = code_decoding(beam, rerank=rerank)
     usable = [s for s in sentences if vae.tokenizer.encode(s)]
@@ -188,14 +188,14 @@ def generation_quality(vae: VAEPipeline, sentences: list[str], n: int = 1000, se
 
     `sentences` are real test sentences (interpolation ends; with `lm`, its perplexity on them is
     the reference the samples' forward perplexity is compared with). `samples` maps a prior to
-    its `prior_sample_texts(vae, n, seed, prior, beam=beam, rerank=rerank)` when the caller has
-    already decoded them. `beam` > 1 decodes the prior samples and the interpolations by beam search
-    of that width (`rerank`: re-ranked by re-encoding).
+    its `prior_sample_texts(vae, n, seed, prior, beam=beam)` when the caller has already decoded
+    them. `beam` > 1 decodes the prior samples and the interpolations by beam search of that width;
+    `rerank` re-ranks the interpolations' beams by re-encoding (the samples' never).
     """
-    results: dict = {"decoding": decoding_name(_sample_decoding(vae, None, beam, rerank)), "priors": {}}
+    results: dict = {"decoding": decoding_name(_sample_decoding(vae, None, beam)), "priors": {}}
     priors = ["standard"] + (["fitted"] if vae.prior is not None else [])
     for prior in priors:
-        texts = (samples or {}).get(prior) or prior_sample_texts(vae, n, seed, prior, beam=beam, rerank=rerank)
+        texts = (samples or {}).get(prior) or prior_sample_texts(vae, n, seed, prior, beam=beam)
         entry = {"samples": n, "distinct_1": distinct_n(texts, 1), "distinct_2": distinct_n(texts, 2),
                  "unique_samples": len(set(texts)) / n, "examples": texts[:5]}
         if lm is not None:

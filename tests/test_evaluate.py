@@ -250,7 +250,7 @@ def test_beam_reconstruction_scores_the_sentences_beam_search_gives_back(trained
 
 def test_reranked_metrics_decode_as_the_reranking_beam_does(trained_vae, test_texts):
     from sentvae.decoding import DecodingOptions
-    from sentvae.quality import interpolation_quality, prior_sample_texts, reconstruction_bleu
+    from sentvae.quality import interpolation_quality, reconstruction_bleu
 
     split = split_of(trained_vae, test_texts[:60])
     texts = list(split.column("text"))
@@ -265,8 +265,12 @@ def test_reranked_metrics_decode_as_the_reranking_beam_does(trained_vae, test_te
     first, second = paths["examples"][0]["first"], paths["examples"][0]["second"]
     assert paths["examples"][0]["points"] == [g.text for g in trained_vae.interpolate(first, second, steps=4,
                                                                                       options=options)]
-    assert prior_sample_texts(trained_vae, 6, seed=3, beam=4, rerank=True) == [
-        g.text for g in trained_vae.sample(6, options, seed=3)]
+    results = ev.evaluate(trained_vae, split, iw_samples=2, prior_samples=20, beam=4, rerank=True,
+                          interpolation_pairs=2)
+    assert results["reconstruction_decoding"] == "beam 4, re-ranked"
+    assert results["generation"]["interpolation"]["decoding"] == "beam 4, re-ranked"
+    # prior samples have no sentence to come back to: plain beam search
+    assert results["prior_strategy"] == "beam 4" and results["generation"]["decoding"] == "beam 4"
     with pytest.raises(ArgumentError, match="re-ranking"):
         ev.evaluate(trained_vae, split, iw_samples=2, prior_samples=0, rerank=True)
 

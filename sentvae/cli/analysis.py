@@ -226,8 +226,9 @@ def add_parsers(sub) -> None:
                    help="decode every latent code (reconstructions, prior samples, interpolations) by "
                         "beam search of width W (default 1: greedy)")
     p.add_argument("--rerank", action="store_true",
-                   help="with --beam W: re-order each beam by log p(x | z) + log q(z | x), the "
-                        "sentence that encodes back to its code first")
+                   help="with --beam W: re-order the beams of reconstructions and interpolations by "
+                        "log p(x | z) + log q(z | x), the sentence that encodes back to its code "
+                        "first (prior samples stay plain beam search)")
     p.add_argument("--max-sentences", type=int, metavar="N", help="evaluate only the first N sentences")
     p.add_argument("--long-sentences", choices=("keep", "truncate"), default="keep",
                    help="sentences over the model's max_length: score whole (default) or truncate")
