@@ -149,6 +149,7 @@ def test_the_demo_trains_then_shows_samples_reconstructions_and_an_interpolation
     assert len(rebuilt) == 5
     exact = next(line for line in out.splitlines() if line.startswith("exact: "))
     assert exact.endswith("of 200 test sentences come back word for word")
+    assert "beam search of width 10 from the posterior mean, re-ranked by re-encoding" in out
     assert "interpolation between" in out
     lines = out.split("interpolation between")[1].splitlines()[3:]
     positions = [line.split()[0] for line in lines[:8]]

@@ -63,10 +63,14 @@ def _interrupted_status(summary: dict) -> int:
     return 128 + getattr(signal, summary.get("signal", ""), signal.SIGINT)
 
 
+DEMO_BEAM = 10  # beam width for the demo's reconstructions and interpolation points
+
+
 def cmd_demo(args) -> int:
     """Train on the built-in corpus, then print samples, reconstructions and an interpolation."""
     from ..config import load_config
     from ..corpus import is_grammatical, splits
+    from ..decoding import DecodingOptions
     from ..pipeline import VAEPipeline
     from ..train import train
 
@@ -84,9 +88,13 @@ def cmd_demo(args) -> int:
         print(f"  {'ok ' if is_grammatical(s.text) else 'BAD'}  {s.text}")
     print(f"grammatical: {100 * share:.1f}% of 1,000 prior samples")
     test = [s.text for s in splits(train=1, valid=1, test=200, seed=train_cfg.seed + 1)["test"]]
-    rebuilt = vae.reconstruct(test)  # greedy from the posterior means
+    # The codes of given sentences: beam search re-ranked by re-encoding, so that the sentence
+    # that encodes back to the code wins (README, rate section: 78.8% exact against 64.3% greedy).
+    sentence_decoding = DecodingOptions("beam", beam=DEMO_BEAM, rerank=True)
+    rebuilt = vae.reconstruct(test, sentence_decoding)
     same = [r.text == t for r, t in zip(rebuilt, test)]
-    print("\nreconstructions of new sentences (greedy decoding of the posterior mean):")
+    print(f"\nreconstructions of new sentences (beam search of width {DEMO_BEAM} from the posterior mean, "
+          "re-ranked by re-encoding):")
     for r, t, back_again in list(zip(rebuilt, test, same))[:5]:
         print(f"  {'same' if back_again else 'DIFF'}  {t}\n        -> {r.text}")
     print(f"exact: {100 * sum(same) / len(test):.1f}% of {len(test)} test sentences come back word for word")
@@ -96,8 +104,9 @@ def cmd_demo(args) -> int:
     pool, why = (back, "the first two that come back from their codes") if len(back) >= 2 else (test, "the first two")
     first = pool[0]
     second = next((t for t in pool[1:] if len(t.split()) != len(first.split())), pool[1])
-    print(f"\ninterpolation between {why} of those sentences (of different lengths)\n  A: {first}\n  B: {second}")
-    points = vae.interpolate(first, second, steps=8)
+    print(f"\ninterpolation between {why} of those sentences (of different lengths; every point "
+          f"decoded as above)\n  A: {first}\n  B: {second}")
+    points = vae.interpolate(first, second, steps=8, options=sentence_decoding)
     for r in points:
         print(f"  {r.position:.2f}  {r.text}")
     ends = [("A", first, points[0].text), ("B", second, points[-1].text)]
