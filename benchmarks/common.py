@@ -79,6 +79,11 @@ def add_protocol_arguments(parser: argparse.ArgumentParser, name: str, budget: f
     parser.add_argument("--vae-set", action="append", default=[], metavar="KEY=VALUE",
                         help="config override for the VAE's run only, for a lever that has no meaning "
                              "for the language model, e.g. train.free_bits=0.16 (repeatable)")
+    parser.add_argument("--lm-from", metavar="RESULTS_JSON",
+                        help="take the language model from an earlier results file of this benchmark "
+                             "instead of training it again (with --vae-set: a VAE-only change); refused "
+                             "unless its training command resolves to the config this run would train "
+                             "and its evaluation used the same settings")
 
 
 # --- hardware --------------------------------------------------------------------------------------
@@ -172,7 +177,7 @@ def config_differences(args, spec: ModelSpec, files: dict[str, str]) -> list[str
         overrides.append(f"train.test_file={files['test']}")
     if args.max_epochs:
         overrides.append(f"max_epochs={args.max_epochs}")
-    model_cfg, train_cfg = load_config(args.config, overrides + spec.overrides + list(args.set))
+    model_cfg, train_cfg = load_config(args.config, overrides + list(args.set) + spec.overrides)
     saved = yaml.safe_load((run_dir / "config.resolved.yaml").read_text(encoding="utf-8"))
     # The run saved its output layer as resolved for its vocabulary ("auto" -> "full"/"adaptive").
     model_cfg.vocab_size = saved.get("model", {}).get("vocab_size", model_cfg.vocab_size)
@@ -449,13 +454,78 @@ def base_payload(args, name: str, files: dict[str, str], commands: dict[str, str
             "eval_threads": args.eval_threads, "data": dict(files)}
 
 
+def command_config(command: str) -> dict:
+    """The config a recorded `sentvae train` command line resolves to, without its out_dir, data
+    paths made absolute (the config file read as it is now)."""
+    from sentvae.config import load_config
+
+    parser = argparse.ArgumentParser(add_help=False)
+    for option in ("--config", "--train", "--valid", "--test", "--out", "--threads", "--seed"):
+        parser.add_argument(option)
+    parser.add_argument("--set", action="append", default=[])
+    parser.add_argument("--quiet", action="store_true")
+    known = parser.parse_args(shlex.split(command)[2:])  # after "sentvae train"
+    overrides = [f"train.{key}={value}" for key, value in (
+        ("train_file", known.train), ("valid_file", known.valid), ("test_file", known.test),
+        ("threads", known.threads), ("seed", known.seed)) if value is not None]
+    model_cfg, train_cfg = load_config(known.config, overrides + known.set)
+    config = {"model": dict(vars(model_cfg)), "train": dict(vars(train_cfg))}
+    config["train"].pop("out_dir")
+    for key, value in config["train"].items():
+        if key.endswith("_file") and value is not None:
+            config["train"][key] = os.path.realpath(value)
+    return config
+
+
+def reused_model(args, spec: ModelSpec, files: dict[str, str], test_text_column: str) -> tuple[dict, str]:
+    """A model's entry (and training command) from the earlier results file `args.lm_from`,
+    after checking that it is the run this benchmark would train and evaluate: its command
+    resolves to the same config (data, seed, budget, every override) and its evaluation had the
+    same settings. Fails with one line naming the first difference otherwise."""
+    path = Path(args.lm_from)
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        entry, command = saved["models"][spec.name], saved["training_commands"][spec.name]
+    except FileNotFoundError:
+        fail(f"{path}: no such file (--lm-from takes a results JSON of this benchmark)")
+    except (json.JSONDecodeError, KeyError, TypeError):
+        fail(f"{path}: not a results file of this benchmark with a {spec.name!r} model")
+    ours = command_config(shlex.join(["sentvae", *train_arguments(args, spec, files)]))
+    theirs = command_config(command)
+    for section in ours:
+        for key in ours[section]:
+            if ours[section][key] != theirs[section].get(key):
+                fail(f"{path}: its {spec.name} was trained with {section}.{key}="
+                     f"{theirs[section].get(key)!r}, this run would train {ours[section][key]!r}")
+    wanted = {"test_file": str(Path(files["test"]).resolve()), "text_column": test_text_column,
+              "iw_samples": args.iw_samples, "prior_samples": args.prior_samples, "seed": args.seed,
+              "max_test_sentences": args.max_test_sentences}
+    for key, value in wanted.items():
+        if entry["evaluation"]["settings"].get(key) != value:
+            fail(f"{path}: its {spec.name} was evaluated with {key}={entry['evaluation']['settings'].get(key)!r}, "
+                 f"this run asks for {value!r}")
+    echo(f"{spec.name}: taken from {path} (measured {saved.get('date', '?')}), not trained again")
+    return dict(entry, reused_from=f"{relative(path)} (measured {saved.get('date', '?')})"), command
+
+
 def run_protocol(args, name: str, specs: list[ModelSpec], files: dict[str, str],
                  test_text_column: str = "text") -> dict:
-    """Train (or reuse) every model, evaluate each on the test file; the payload without goals."""
-    commands = train_all(args, specs, files)
+    """Train (or reuse) every model, evaluate each on the test file; the payload without goals.
+    With `--lm-from` the language model comes from an earlier results file (`reused_model`)."""
+    reused = {}
+    if getattr(args, "lm_from", None):
+        language_model = next((spec for spec in specs if spec.name == "lm"), None)
+        if language_model is None:
+            fail("--lm-from: this run has no language model to take")
+        reused["lm"] = reused_model(args, language_model, files, test_text_column)
+    commands = train_all(args, [spec for spec in specs if spec.name not in reused], files)
+    commands.update({model: command for model, (_, command) in reused.items()})
     payload = base_payload(args, name, files, commands)
     payload["models"] = {}
     for spec in specs:
+        if spec.name in reused:
+            payload["models"][spec.name] = reused[spec.name][0]
+            continue
         run_dir = Path(args.work_dir) / spec.name
         evaluation = evaluate_run(args, run_dir, files["test"], text_column=test_text_column)
         payload["models"][spec.name] = {

@@ -3,12 +3,15 @@
     python benchmarks/ptb.py --data ../shared/data/ptb                 # train both, evaluate, report
     python benchmarks/ptb.py --data ../shared/data/ptb --reuse         # keep finished trainings
     python benchmarks/ptb.py --data ../shared/data/ptb --vae-set train.free_bits=0.16  # a VAE-only lever
+    python benchmarks/ptb.py --data ../shared/data/ptb --vae-set model.share_embeddings=true \
+        --lm-from benchmarks/results/ptb.json     # ... and the language model of an earlier run
 
 Both models have the same decoder and the same wall-clock budget; they train at the same time in
 two `sentvae train` processes (one thread each by default). The language model is the VAE's config
 with `model.use_latent=false` and no word dropout; `--set` reaches both models, `--vae-set` the VAE
 only (a lever with no meaning for a language model, so the same language-model run stays reusable
-with `--reuse`). Each best checkpoint is evaluated on the test
+with `--reuse`, or, with `--lm-from`, its entry in an earlier results file: checked to be the run
+this command would train, then not trained again). Each best checkpoint is evaluated on the test
 split: the VAE's NLL is importance-weighted (K = --iw-samples, an upper bound), the language
 model's exact. Writes benchmarks/results/ptb.json and ptb.md.
 
@@ -68,13 +71,20 @@ def benchmark_minutes(models: dict) -> float:
     return training + evaluation
 
 
-def validation_section(args, specs) -> str:
+def validation_section(args, specs, models: dict) -> str:
     """Each model's validation -ELBO (nats per sentence) at every evaluation: the split the recipe
-    is chosen on. Read from the runs' metrics.jsonl."""
+    is chosen on. Read from the runs' metrics.jsonl; a model taken from an earlier results file
+    (--lm-from) has only its best validation figure there."""
     from sentvae.plot import read_metrics
 
-    curves, epochs = {}, {}
+    curves, epochs, notes = {}, {}, []
     for spec in specs:
+        if models[spec.name].get("reused_from"):
+            best = models[spec.name]["training"].get("best_valid", {})
+            notes.append(f"{spec.title}: taken from {models[spec.name]['reused_from']}, whose file keeps "
+                         f"only its best validation figure: {best.get('neg_elbo_per_sentence', float('nan')):.2f} "
+                         f"at step {best.get('step', '?'):,} (epoch {best.get('epoch', -1) + 1}).")
+            continue
         valid = [r for r in read_metrics(Path(args.work_dir) / spec.name) if r.get("split") == "valid"]
         curves[spec.title] = {r["step"]: r["neg_elbo_per_sentence"] for r in valid}
         epochs.update({r["step"]: r["epoch"] + 1 for r in valid})  # the epoch in progress, 1-based
@@ -83,7 +93,7 @@ def validation_section(args, specs) -> str:
     for step in sorted(epochs):
         cells = [f"{curve[step]:.2f}" if step in curve else "" for curve in curves.values()]
         lines.append(f"| {step:,} | {epochs[step]} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    return "\n".join(lines + ([""] + notes if notes else []))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -101,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     payload = run_protocol(args, "ptb", specs, files)
     payload["goals"] = ptb_goals(payload["models"])
     markdown = markdown_report("Penn Treebank: sentence VAE vs. GRU language model", payload,
-                               extra_sections=[validation_section(args, specs)])
+                               extra_sections=[validation_section(args, specs, payload["models"])])
     json_path, md_path = write_results("ptb", payload, markdown, args.results_dir)
     echo("\n" + markdown)
     echo(f"wrote {json_path} and {md_path}")

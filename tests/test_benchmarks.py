@@ -83,6 +83,24 @@ def test_ptb_benchmark_trains_both_models_evaluates_and_reports(tmp_path):
     vae_only = run("ptb.py", options + ["--reuse", "--vae-set", "train.free_bits=0.5"])
     assert vae_only.returncode == 2 and "vae was trained with other settings" in vae_only.stderr
     assert "train.free_bits" in vae_only.stderr
+    # a VAE-only change beside the language model of the first run, taken from its results file
+    earlier = tmp_path / "earlier.json"
+    earlier.write_text((tmp_path / "results" / "ptb.json").read_text())
+    other_work = [o if o != str(tmp_path / "work") else str(tmp_path / "work2") for o in options]
+    taken = run("ptb.py", other_work + ["--vae-set", "train.free_bits=0.5", "--lm-from", str(earlier)])
+    assert taken.returncode == 0, taken.stderr[-2000:]
+    assert not (tmp_path / "work2" / "lm").exists() and (tmp_path / "work2" / "vae" / "best").exists()
+    second = json.loads((tmp_path / "results" / "ptb.json").read_text())
+    assert second["models"]["lm"]["evaluation"] == lm["evaluation"]
+    assert second["models"]["lm"]["reused_from"].startswith(str(earlier))
+    assert "train.free_bits=0.5" in second["training_commands"]["vae"]
+    assert "taken from" in (tmp_path / "results" / "ptb.md").read_text()
+    # refused when the earlier language model is not the one this run would train
+    differs = run("ptb.py", other_work + ["--reuse", "--set", "train.lr=0.01", "--lm-from", str(earlier)])
+    assert differs.returncode == 2 and "its lm was trained with train.lr=" in differs.stderr
+    assert len(differs.stderr.strip().splitlines()) == 1
+    missing = run("ptb.py", other_work + ["--reuse", "--lm-from", str(tmp_path / "nope.json")])
+    assert missing.returncode == 2 and "nope.json: no such file" in missing.stderr
 
 
 def test_a_vae_only_override_reaches_the_vae_and_not_its_language_model():
