@@ -16,8 +16,9 @@ and, for both priors, the share of 1,000 greedy prior samples the corpus's exact
 accepts; interpolations between 100 pairs of test sentences (ends reconstructing them, points
 grammatical). `--beam W` decodes every code (reconstructions, samples, interpolation points) by
 beam search of width W instead of greedily: a row "<point>+beamW" beside the greedy one; with
-`--rerank` the beams of reconstructions and interpolation points are re-ordered by
-log p(x | z) + log q(z | x) (row "<point>+beamW+re-ranked"; prior samples stay plain beam search). Writes
+`--rerank` the beams of reconstructions and interpolation ends are re-ordered by
+log p(x | z) + log q(z | x) (row "<point>+beamW+re-ranked"; prior samples and the points inside a
+path stay plain beam search). Writes
 benchmarks/results/rate.json, rate.md and rate.png (reconstruction exact match against sample
 grammaticality, one curve per prior).
 
@@ -454,7 +455,7 @@ def main(argv=None) -> int:
                         help="decode every latent code (reconstructions, prior samples, interpolations) by "
                              "beam search of width W (rows '<point>+beamW'; default 1: greedy)")
     parser.add_argument("--rerank", action="store_true",
-                        help="with --beam: re-order the beams of reconstructions and interpolations by "
+                        help="with --beam: re-order the beams of reconstructions and interpolation ends by "
                              "log p(x | z) + log q(z | x), the sentence that encodes back to its code "
                              "first (rows '<point>+beamW+re-ranked'; prior samples: plain beam search)")
     parser.add_argument("--seed", type=int, default=0)

@@ -88,7 +88,8 @@ def evaluate(vae: VAEPipeline, split: EncodedSplit, iw_samples: int = 100, batch
     and (`grammar`: the built-in corpus) grammaticality; interpolation endpoints and points.
     Every latent code (reconstructions, prior samples, interpolations) is decoded greedily, or
     with `beam` > 1 by beam search of that width; `rerank` re-ranks the beams of reconstructions
-    and interpolations by re-encoding (decoding.py), not those of prior samples.
+    and interpolation ends by re-encoding (decoding.py), not those of prior samples or of the
+    points inside a path.
     """
     for name, value, least in (("batch_size", batch_size, 1), ("iw_samples", iw_samples, 1),
                                ("prior_samples", prior_samples, 0), ("mi_batch_size", mi_batch_size, 1),

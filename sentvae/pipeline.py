@@ -15,6 +15,7 @@ the tokenizer on both sides and the seeded draws of z. Every method that decodes
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -157,7 +158,9 @@ class VAEPipeline:
         `prior` True, or "fitted" / "standard" as in `prior_codes`).
 
         The first and last records decode the two ends, so with the same options they are the
-        reconstructions of the inputs. `unique` drops a record whose text equals the previous one.
+        reconstructions of the inputs. With `options.rerank` only those two are re-ranked (the
+        points between them are decoded by plain beam search). `unique` drops a record whose text
+        equals the previous one.
         """
         if not self.cfg.has_latent:
             raise ArgumentError("interpolation needs a model with a latent code")
@@ -169,7 +172,16 @@ class VAEPipeline:
                 raise ArgumentError("interpolation needs two sentences (or prior=True)")
             ends, _ = self.encode([first, second])  # (2, Z) posterior means
         points = path(ends[0].cpu(), ends[1].cpu(), steps, method)  # (steps, Z)
-        results = self.generate(points, options, seed=seed)
+        if options is not None and options.rerank:
+            # Re-ranking by re-encoding looks for the sentence that encodes back to its code: the
+            # ends of a path between two sentences have one, the points between them (and prior
+            # codes) do not, and re-ranked they read worse (README, rate section). So only the
+            # ends of a path between sentences are re-ranked.
+            results = self.generate(points, replace(options, rerank=False), seed=seed)
+            if not prior:
+                results[0], results[-1] = self.generate(points[[0, -1]], options, seed=seed)
+        else:
+            results = self.generate(points, options, seed=seed)
         for i, result in enumerate(results):
             result.position = i / (steps - 1)
         if unique:

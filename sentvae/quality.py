@@ -160,7 +160,7 @@ def _normalised(vae: VAEPipeline, text: str) -> str:
 def interpolation_quality(vae: VAEPipeline, sentences: list[str], pairs: int = 100, steps: int = 8,
                           seed: int = 0, grammar: bool = False, beam: int = 1, rerank: bool = False) -> dict:
     """`pairs` interpolations between random distinct test sentences, every point decoded greedily
-    (or, `beam` > 1, by beam search of that width, re-ranked with `rerank`): how often the first
+    (or, `beam` > 1, by beam search of that width; `rerank` re-ranks the ends): how often the first
     and last points give back the two sentences, and (grammar) the share of grammatical points."""
     rng = random.Random(seed)
     options = code_decoding(beam, rerank=rerank)
@@ -190,7 +190,7 @@ def generation_quality(vae: VAEPipeline, sentences: list[str], n: int = 1000, se
     the reference the samples' forward perplexity is compared with). `samples` maps a prior to
     its `prior_sample_texts(vae, n, seed, prior, beam=beam)` when the caller has already decoded
     them. `beam` > 1 decodes the prior samples and the interpolations by beam search of that width;
-    `rerank` re-ranks the interpolations' beams by re-encoding (the samples' never).
+    `rerank` re-ranks the interpolations' ends by re-encoding (the samples' never).
     """
     results: dict = {"decoding": decoding_name(_sample_decoding(vae, None, beam)), "priors": {}}
     priors = ["standard"] + (["fitted"] if vae.prior is not None else [])

@@ -145,6 +145,17 @@ def test_reranking_picks_from_the_same_beam_and_never_scores_lower(trained_vae):
         assert combined[1] >= combined[0] - 1e-4
 
 
+def test_a_reranked_interpolation_reranks_its_ends_only(trained_vae):
+    first, second = held_out_sentences(2)
+    reranked = DecodingOptions("beam", beam=4, rerank=True)
+    path_points = trained_vae.interpolate(first, second, steps=6, options=reranked)
+    plain = trained_vae.interpolate(first, second, steps=6, options=DecodingOptions("beam", beam=4))
+    ends = trained_vae.reconstruct([first, second], reranked)
+    assert [path_points[0].text, path_points[-1].text] == [g.text for g in ends]
+    assert [g.text for g in path_points[1:-1]] == [g.text for g in plain[1:-1]]
+    assert [g.position for g in path_points] == [i / 5 for i in range(6)]
+
+
 def test_reranking_needs_a_beam_and_a_latent_code(trained_vae):
     with pytest.raises(ArgumentError, match="beam"):
         DecodingOptions(rerank=True)

@@ -226,7 +226,7 @@ def add_parsers(sub) -> None:
                    help="decode every latent code (reconstructions, prior samples, interpolations) by "
                         "beam search of width W (default 1: greedy)")
     p.add_argument("--rerank", action="store_true",
-                   help="with --beam W: re-order the beams of reconstructions and interpolations by "
+                   help="with --beam W: re-order the beams of reconstructions and interpolation ends by "
                         "log p(x | z) + log q(z | x), the sentence that encodes back to its code "
                         "first (prior samples stay plain beam search)")
     p.add_argument("--max-sentences", type=int, metavar="N", help="evaluate only the first N sentences")

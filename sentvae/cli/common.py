@@ -29,7 +29,7 @@ def add_decoding_options(parser: argparse.ArgumentParser) -> None:
                        help="beam: report the N best hypotheses of each beam (default 1)")
     group.add_argument("--rerank", action="store_true", default=None,
                        help="beam: re-order each beam by log p(x | z) + log q(z | x), the sentence "
-                            "that encodes back to its code first (reconstruct, interpolate)")
+                            "that encodes back to its code first (reconstruct; interpolate: its ends)")
     group.add_argument("--no-repeat-ngram", type=int, default=0, metavar="N",
                        help="never repeat an n-gram of N words in a sentence (0: off)")
     group.add_argument("--max-length", type=int, default=None, help="longest output in words")
