@@ -78,7 +78,8 @@ def add_protocol_arguments(parser: argparse.ArgumentParser, name: str, budget: f
                         help="extra config override for every training run (repeatable)")
     parser.add_argument("--vae-set", action="append", default=[], metavar="KEY=VALUE",
                         help="config override for the VAE's run only, for a lever that has no meaning "
-                             "for the language model, e.g. train.free_bits=0.16 (repeatable)")
+                             "for the language model, e.g. train.free_bits=0.16 (repeatable; a --set of "
+                             "the same key wins)")
     parser.add_argument("--lm-from", metavar="RESULTS_JSON",
                         help="take the language model from an earlier results file of this benchmark "
                              "instead of training it again (with --vae-set: a VAE-only change); refused "
@@ -155,7 +156,7 @@ def train_arguments(args, spec: ModelSpec, files: dict[str, str]) -> list[str]:
                 "--seed", str(args.seed), "--set", f"max_minutes={args.budget_minutes:g}"]
     if args.max_epochs:
         command += ["--set", f"max_epochs={args.max_epochs}"]
-    for override in list(args.set) + spec.overrides:  # the model's own settings win
+    for override in spec.overrides + list(args.set):  # --set wins (levers.py sizes models with it)
         command += ["--set", override]
     return command + ["--quiet"]
 
@@ -177,7 +178,7 @@ def config_differences(args, spec: ModelSpec, files: dict[str, str]) -> list[str
         overrides.append(f"train.test_file={files['test']}")
     if args.max_epochs:
         overrides.append(f"max_epochs={args.max_epochs}")
-    model_cfg, train_cfg = load_config(args.config, overrides + list(args.set) + spec.overrides)
+    model_cfg, train_cfg = load_config(args.config, overrides + spec.overrides + list(args.set))
     saved = yaml.safe_load((run_dir / "config.resolved.yaml").read_text(encoding="utf-8"))
     # The run saved its output layer as resolved for its vocabulary ("auto" -> "full"/"adaptive").
     model_cfg.vocab_size = saved.get("model", {}).get("vocab_size", model_cfg.vocab_size)
