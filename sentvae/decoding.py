@@ -47,7 +47,7 @@ import torch.nn.functional as F
 
 from .data import collate
 from .errors import ArgumentError
-from .objective import LOG_2PI
+from .objective import diagonal_gaussian_log_density
 from .tokenizer import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
 STRATEGIES = ("greedy", "sample", "beam")
@@ -317,9 +317,8 @@ def _rerank_by_encoding(model, z: torch.Tensor, found: list[list[tuple[list[int]
     owner = torch.tensor([b for b, hypotheses in enumerate(found) for _ in hypotheses], device=z.device)
     tokens, lengths = collate(flat)
     mu, logvar = model.posterior(tokens.to(model.device), lengths.to(model.device))  # (H, Z) each
-    mu, logvar = mu.float(), logvar.float()
     code = z[owner].float()  # (H, Z) the code each hypothesis was decoded from
-    log_q = -0.5 * (((code - mu) ** 2) / logvar.exp() + logvar + LOG_2PI).sum(-1)  # (H,) log q(z | x)
+    log_q = diagonal_gaussian_log_density(code, mu.float(), logvar.float())  # (H,) log q(z | x)
     rescored, position = [], 0
     for hypotheses in found:
         scores = log_q[position: position + len(hypotheses)].tolist()

@@ -16,7 +16,7 @@ import torch
 
 from .data import EncodedSplit, collate, sorted_batches
 from .errors import ArgumentError
-from .objective import LOG_2PI, gaussian_kl
+from .objective import LOG_2PI, diagonal_gaussian_log_density, gaussian_kl
 from .prior import (COMPONENT_CHOICES, FULL_COMPONENT_CHOICES, GaussianMixture, choose_mixture,
                     standard_normal_log_prob)
 
@@ -37,11 +37,6 @@ def posterior_parameters(model, split: EncodedSplit, batch_size: int = 256) -> t
         logvar[torch.from_numpy(indices)] = batch_logvar.float().cpu()
     model.train(was_training)
     return mu, logvar
-
-
-def _diagonal_gaussian_log_density(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """log N(z; mu, diag(exp(logvar))) summed over the last dimension (broadcasting)."""
-    return -0.5 * (((z - mu) ** 2) / logvar.exp() + logvar + LOG_2PI).sum(-1)
 
 
 def mutual_information(model, split: EncodedSplit, batch_size: int = 32, seed: int = 0,
@@ -73,7 +68,7 @@ def mutual_information(model, split: EncodedSplit, batch_size: int = 32, seed: i
         for first in range(0, len(group), chunk):
             rows = index[first: first + chunk]
             # (r, 1, Z) against (1, b, Z) -> (r, b): log q(z_i | x_j) for every member j
-            density = _diagonal_gaussian_log_density(z[rows].unsqueeze(1), members_mu.unsqueeze(0),
+            density = diagonal_gaussian_log_density(z[rows].unsqueeze(1), members_mu.unsqueeze(0),
                                                      members_logvar.unsqueeze(0))
             log_qz[rows] = torch.logsumexp(density, dim=1) - math.log(len(group))
     return float((neg_entropy - log_qz).mean())

@@ -15,6 +15,11 @@ from .config import TrainConfig
 LOG_2PI = math.log(2 * math.pi)
 
 
+def diagonal_gaussian_log_density(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """log N(z; mu, diag(exp(logvar))) summed over the last dimension (broadcasting)."""
+    return -0.5 * (((z - mu) ** 2) / logvar.exp() + logvar + LOG_2PI).sum(-1)
+
+
 def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL(N(mu, diag(exp(logvar))) || N(0, I)) per dimension: (B, Z) -> (B, Z)."""
     return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)
