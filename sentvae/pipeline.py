@@ -177,9 +177,12 @@ class VAEPipeline:
             # ends of a path between two sentences have one, the points between them (and prior
             # codes) do not, and re-ranked they read worse (README, rate section). So only the
             # ends of a path between sentences are re-ranked.
-            results = self.generate(points, replace(options, rerank=False), seed=seed)
-            if not prior:
-                results[0], results[-1] = self.generate(points[[0, -1]], options, seed=seed)
+            plain = replace(options, rerank=False)
+            if prior:
+                results = self.generate(points, plain, seed=seed)
+            else:
+                first_end, last_end = self.generate(points[[0, -1]], options, seed=seed)
+                results = [first_end, *self.generate(points[1:-1], plain, seed=seed), last_end]
         else:
             results = self.generate(points, options, seed=seed)
         for i, result in enumerate(results):
