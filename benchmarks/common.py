@@ -457,19 +457,14 @@ def base_payload(args, name: str, files: dict[str, str], commands: dict[str, str
 
 def command_config(command: str) -> dict:
     """The config a recorded `sentvae train` command line resolves to, without its out_dir, data
-    paths made absolute (the config file read as it is now)."""
+    paths made absolute (the config file read as it is now). Parsed by sentvae's own CLI parser
+    and turned into overrides as `sentvae train` does (`train_overrides`)."""
+    from sentvae.cli import build_parser
+    from sentvae.cli.training import train_overrides
     from sentvae.config import load_config
 
-    parser = argparse.ArgumentParser(add_help=False)
-    for option in ("--config", "--train", "--valid", "--test", "--out", "--threads", "--seed"):
-        parser.add_argument(option)
-    parser.add_argument("--set", action="append", default=[])
-    parser.add_argument("--quiet", action="store_true")
-    known = parser.parse_args(shlex.split(command)[2:])  # after "sentvae train"
-    overrides = [f"train.{key}={value}" for key, value in (
-        ("train_file", known.train), ("valid_file", known.valid), ("test_file", known.test),
-        ("threads", known.threads), ("seed", known.seed)) if value is not None]
-    model_cfg, train_cfg = load_config(known.config, overrides + known.set)
+    parsed = build_parser().parse_args(shlex.split(command)[1:])  # after "sentvae"
+    model_cfg, train_cfg = load_config(parsed.config, train_overrides(parsed))
     config = {"model": dict(vars(model_cfg)), "train": dict(vars(train_cfg))}
     config["train"].pop("out_dir")
     for key, value in config["train"].items():

@@ -9,11 +9,9 @@ from pathlib import Path
 from .common import add_encoding_errors, set_override
 
 
-def cmd_train(args) -> int:
-    """Train; exit status 128 + N when signal N (Ctrl-C: 130) stopped it after saving."""
-    from ..config import load_config
-    from ..data import check_input_files
-
+def train_overrides(args) -> list[str]:
+    """The config overrides a parsed `sentvae train` command line stands for: its `--set` items,
+    then its file, output, device, thread, seed and encoding flags (which win)."""
     overrides = list(args.set or [])
     for flag, key in (("train", "train_file"), ("valid", "valid_file"), ("test", "test_file"),
                       ("out", "out_dir"), ("device", "device"), ("threads", "threads"),
@@ -21,6 +19,15 @@ def cmd_train(args) -> int:
         value = getattr(args, flag)
         if value is not None:
             overrides.append(set_override(f"train.{key}", value))
+    return overrides
+
+
+def cmd_train(args) -> int:
+    """Train; exit status 128 + N when signal N (Ctrl-C: 130) stopped it after saving."""
+    from ..config import load_config
+    from ..data import check_input_files
+
+    overrides = train_overrides(args)
     config_path = args.config
     if args.resume and config_path is None and args.out is not None:
         saved = Path(args.out) / "config.resolved.yaml"
