@@ -31,7 +31,8 @@ from .errors import ArgumentError, DataError
 from .latent import active_units, kl_per_dimension, mutual_information, posterior_parameters
 from .likelihood import Echo, evaluate_bound, exact_nll, importance_weighted_nll, importance_weighted_nlls
 from .pipeline import VAEPipeline
-from .quality import generation_quality, prior_sample_diversity, prior_sample_texts, reconstruction_bleu
+from .quality import (code_decoding, generation_quality, prior_sample_diversity, prior_sample_texts,
+                      reconstruction_bleu)
 
 TOKEN_NOTE = "per-token figures divide by the decoder targets: the words plus one <eos> per sentence"
 
@@ -96,8 +97,7 @@ def evaluate(vae: VAEPipeline, split: EncodedSplit, iw_samples: int = 100, batch
                                ("beam", beam, 1)):
         if value < least:
             raise ArgumentError(f"{name} must be >= {least}, got {value}")
-    if rerank and beam < 2:
-        raise ArgumentError("re-ranking needs beam search: give a beam width of 2 or more")
+    code_decoding(beam, rerank=rerank)  # re-ranking without a beam fails here, before the slow passes
     model = vae.model
     was_training = model.training
     model.eval()
