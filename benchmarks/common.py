@@ -509,7 +509,7 @@ def run_protocol(args, name: str, specs: list[ModelSpec], files: dict[str, str],
     """Train (or reuse) every model, evaluate each on the test file; the payload without goals.
     With `--lm-from` the language model comes from an earlier results file (`reused_model`)."""
     reused = {}
-    if getattr(args, "lm_from", None):
+    if args.lm_from:
         language_model = next((spec for spec in specs if spec.name == "lm"), None)
         if language_model is None:
             fail("--lm-from: this run has no language model to take")
