@@ -78,7 +78,8 @@ def evaluate(vae: VAEPipeline, split: EncodedSplit, iw_samples: int = 100, batch
              prior_samples: int = 1000, mi_batch_size: int = 32, au_threshold: float = 0.01,
              bleu_sentences: int | None = None, echo: Echo | None = None,
              lm: VAEPipeline | None = None, grammar: bool = False,
-             interpolation_pairs: int = 100, beam: int = 1, rerank: bool = False) -> dict:
+             interpolation_pairs: int = 100, beam: int = 1, rerank: bool = False,
+             z_scale: float = 1.0) -> dict:
     """All metrics of a model on a split as one JSON-ready dict (see `format_table`).
 
     For a model without a latent (the language-model baseline) the NLL is exact and the latent
@@ -90,13 +91,16 @@ def evaluate(vae: VAEPipeline, split: EncodedSplit, iw_samples: int = 100, batch
     Every latent code (reconstructions, prior samples, interpolations) is decoded greedily, or
     with `beam` > 1 by beam search of that width; `rerank` re-ranks the beams of reconstructions
     and interpolation ends by re-encoding (decoding.py), not those of prior samples or of the
-    points inside a path.
+    points inside a path. `z_scale` < 1 draws the prior samples closer to each prior's mean (as
+    `sentvae sample --z-scale` does); the NLLs are always under the priors as they are.
     """
     for name, value, least in (("batch_size", batch_size, 1), ("iw_samples", iw_samples, 1),
                                ("prior_samples", prior_samples, 0), ("mi_batch_size", mi_batch_size, 1),
                                ("beam", beam, 1)):
         if value < least:
             raise ArgumentError(f"{name} must be >= {least}, got {value}")
+    if not z_scale > 0:
+        raise ArgumentError(f"z_scale must be > 0, got {z_scale}")
     code_decoding(beam, rerank=rerank)  # re-ranking without a beam fails here, before the slow passes
     model = vae.model
     was_training = model.training
@@ -153,12 +157,14 @@ def evaluate(vae: VAEPipeline, split: EncodedSplit, iw_samples: int = 100, batch
                         "ppl_fitted_prior": fitted["ppl"], "fitted_prior_components": vae.prior.components})
     if prior_samples > 0:
         default_prior = "fitted" if vae.prior is not None else "standard"  # what `sample` uses
-        texts = timed("prior_samples", prior_sample_texts, vae, prior_samples, seed, default_prior, beam=beam)
+        texts = timed("prior_samples", prior_sample_texts, vae, prior_samples, seed, default_prior, beam=beam,
+                      z_scale=z_scale)
         results.update(prior_sample_diversity(vae, n=prior_samples, seed=seed, texts=texts, beam=beam))
+        results["prior_z_scale"] = z_scale
         sentences = list(split.column("text"))
         results["generation"] = timed("generation", generation_quality, vae, sentences, n=prior_samples,
                                       seed=seed, lm=lm, grammar=grammar, pairs=interpolation_pairs,
-                                      samples={default_prior: texts}, beam=beam, rerank=rerank)
+                                      samples={default_prior: texts}, beam=beam, rerank=rerank, z_scale=z_scale)
     results["seconds"] = seconds
     model.train(was_training)
     return results
@@ -172,6 +178,11 @@ def _fmt(value, digits: int = 2) -> str:
     return f"{value:,.{digits}f}"
 
 
+def _z_scale_note(z_scale: float) -> str:
+    """", z scale 0.6" for prior samples drawn with a narrower spread; nothing at the default 1."""
+    return "" if z_scale == 1.0 else f", z scale {z_scale:g}"
+
+
 def _generation_rows(generation: dict | None) -> list[tuple[str, str]]:
     """Table rows of `quality.generation_quality`: per prior, then the interpolations."""
     if not generation:
@@ -179,11 +190,12 @@ def _generation_rows(generation: dict | None) -> list[tuple[str, str]]:
     rows = []
     percent = lambda v: "n/a" if v is None else f"{100 * v:.1f}%"  # noqa: E731
     decoding = generation.get("decoding", "greedy")  # of the samples; absent from older results
+    spread = _z_scale_note(generation.get("z_scale", 1.0))
     if "lm_ppl_real" in generation:
         rows.append(("language model's perplexity on the real sentences", _fmt(generation["lm_ppl_real"])))
     for prior, entry in generation["priors"].items():
         name = "N(0, I)" if prior == "standard" else "the fitted prior"
-        rows.append((f"{decoding} samples from {name}: distinct-2", _fmt(entry["distinct_2"], 3)))
+        rows.append((f"{decoding} samples from {name}{spread}: distinct-2", _fmt(entry["distinct_2"], 3)))
         if "forward_ppl" in entry:
             rows.append(("  forward perplexity under the language model", _fmt(entry["forward_ppl"])))
         if "grammatical" in entry:
@@ -234,7 +246,8 @@ def format_table(results: dict) -> str:
     rows += _generation_rows(results.get("generation"))
     if "distinct_1" in results:
         n, strategy = results["prior_samples"], results["prior_strategy"]
-        rows += [(f"prior samples ({n:,}, {strategy}): distinct-1", _fmt(results["distinct_1"], 3)),
+        spread = _z_scale_note(results.get("prior_z_scale", 1.0))
+        rows += [(f"prior samples ({n:,}, {strategy}{spread}): distinct-1", _fmt(results["distinct_1"], 3)),
                  ("  distinct-2", _fmt(results["distinct_2"], 3)),
                  ("  self-BLEU (lower = more diverse)", _fmt(results["self_bleu"]))]
     width = max(len(name) for name, _ in rows)

@@ -275,6 +275,27 @@ def test_reranked_metrics_decode_as_the_reranking_beam_does(trained_vae, test_te
         ev.evaluate(trained_vae, split, iw_samples=2, prior_samples=0, rerank=True)
 
 
+def test_prior_samples_at_a_narrower_spread_are_what_sample_gives_at_that_z_scale(trained_vae, test_texts):
+    from sentvae.quality import generation_quality, prior_sample_texts
+
+    split = split_of(trained_vae, test_texts[:30])
+    texts = prior_sample_texts(trained_vae, 12, seed=5, z_scale=0.3)
+    assert texts == [g.text for g in trained_vae.sample(12, seed=5, z_scale=0.3)]
+    assert texts != prior_sample_texts(trained_vae, 12, seed=5)  # the spread reaches the codes
+    results = ev.evaluate(trained_vae, split, iw_samples=2, prior_samples=12, seed=5, interpolation_pairs=0,
+                          z_scale=0.3)
+    assert results["prior_z_scale"] == 0.3 and results["generation"]["z_scale"] == 0.3
+    default_prior = "fitted" if trained_vae.prior is not None else "standard"  # what `sample` draws from
+    assert results["generation"]["priors"][default_prior]["examples"] == texts[:5]
+    plain = ev.evaluate(trained_vae, split, iw_samples=2, prior_samples=12, seed=5, interpolation_pairs=0)
+    assert plain["nll_per_sentence"] == results["nll_per_sentence"]  # the NLL is under the prior as it is
+    assert "z scale 0.3" in ev.format_table(results) and "z scale" not in ev.format_table(plain)
+    assert generation_quality(trained_vae, texts, n=12, seed=5, pairs=0, z_scale=0.3)["priors"] == \
+        results["generation"]["priors"]
+    with pytest.raises(ArgumentError, match="z_scale"):
+        ev.evaluate(trained_vae, split, iw_samples=2, prior_samples=4, z_scale=0)
+
+
 def test_exact_match_by_length_buckets_sentences_by_their_token_count():
     from sentvae.quality import exact_match_by_length
 
@@ -338,6 +359,13 @@ def test_cli_evaluate_writes_json(trained_run, test_texts, tmp_path, capsys):
                  "--iw-samples", "2", "--prior-samples", "0", "--max-sentences", "20",
                  "--beam", "3"]) == 0
     assert "reconstruction exact match (posterior mean, beam 3)" in capsys.readouterr().out
+    assert main(["evaluate", "-m", str(trained_run), "--data", str(data), "--text-column", "sentence",
+                 "--iw-samples", "2", "--prior-samples", "10", "--interpolation-pairs", "0",
+                 "--max-sentences", "20", "--z-scale", "0.5"]) == 0
+    assert "prior samples (10, greedy, z scale 0.5): distinct-1" in capsys.readouterr().out
+    assert main(["evaluate", "-m", str(trained_run), "--data", str(data), "--text-column", "sentence",
+                 "--z-scale", "-1"]) == 2
+    assert "z_scale must be > 0" in capsys.readouterr().err
     assert main(["evaluate", "-m", str(trained_run), "--data", str(tmp_path / "missing.txt")]) == 2
     assert main(["evaluate", "-m", str(trained_run), "--data", str(data), "--text-column", "nope"]) == 2
 
