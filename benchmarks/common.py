@@ -164,21 +164,15 @@ def train_arguments(args, spec: ModelSpec, files: dict[str, str]) -> list[str]:
 def config_differences(args, spec: ModelSpec, files: dict[str, str]) -> list[str]:
     """Keys where a run's config.resolved.yaml differs from what this benchmark would train.
 
-    A reused run is reported as if trained by `train_arguments`; this checks that claim.
+    A reused run is reported as if trained by `train_arguments`; this checks that claim, reading
+    that command line as `sentvae train` does (`command_configs`).
     """
     import yaml
 
-    from sentvae.config import load_config, resolve_output_layer
+    from sentvae.config import resolve_output_layer
 
     run_dir = Path(args.work_dir) / spec.name
-    overrides = [f"train.train_file={files['train']}", f"train.valid_file={files['valid']}",
-                 f"train.out_dir={run_dir}", f"train.threads={args.threads_per_run}",
-                 f"train.seed={args.seed}", f"max_minutes={args.budget_minutes:g}"]
-    if files.get("test"):
-        overrides.append(f"train.test_file={files['test']}")
-    if args.max_epochs:
-        overrides.append(f"max_epochs={args.max_epochs}")
-    model_cfg, train_cfg = load_config(args.config, overrides + spec.overrides + list(args.set))
+    model_cfg, train_cfg = command_configs(shlex.join(["sentvae", *train_arguments(args, spec, files)]))
     saved = yaml.safe_load((run_dir / "config.resolved.yaml").read_text(encoding="utf-8"))
     # The run saved its output layer as resolved for its vocabulary ("auto" -> "full"/"adaptive").
     model_cfg.vocab_size = saved.get("model", {}).get("vocab_size", model_cfg.vocab_size)
@@ -455,16 +449,22 @@ def base_payload(args, name: str, files: dict[str, str], commands: dict[str, str
             "eval_threads": args.eval_threads, "data": dict(files)}
 
 
-def command_config(command: str) -> dict:
-    """The config a recorded `sentvae train` command line resolves to, without its out_dir, data
-    paths made absolute (the config file read as it is now). Parsed by sentvae's own CLI parser
-    and turned into overrides as `sentvae train` does (`train_overrides`)."""
+def command_configs(command: str) -> tuple:
+    """(ModelConfig, TrainConfig) of a `sentvae train` command line (the config file read as it
+    is now): parsed by sentvae's own CLI parser and turned into overrides as `sentvae train` does
+    (`train_overrides`)."""
     from sentvae.cli import build_parser
     from sentvae.cli.training import train_overrides
     from sentvae.config import load_config
 
     parsed = build_parser().parse_args(shlex.split(command)[1:])  # after "sentvae"
-    model_cfg, train_cfg = load_config(parsed.config, train_overrides(parsed))
+    return load_config(parsed.config, train_overrides(parsed))
+
+
+def command_config(command: str) -> dict:
+    """The config a recorded `sentvae train` command line resolves to (`command_configs`) as
+    plain dicts, without its out_dir, data paths made absolute."""
+    model_cfg, train_cfg = command_configs(command)
     config = {"model": dict(vars(model_cfg)), "train": dict(vars(train_cfg))}
     config["train"].pop("out_dir")
     for key, value in config["train"].items():
