@@ -79,7 +79,7 @@ def evaluate(vae: VAEPipeline, split: EncodedSplit, iw_samples: int = 100, batch
              bleu_sentences: int | None = None, echo: Echo | None = None,
              lm: VAEPipeline | None = None, grammar: bool = False,
              interpolation_pairs: int = 100, beam: int = 1, rerank: bool = False,
-             z_scale: float = 1.0) -> dict:
+             z_scale: float = 1.0, refine: int = 0) -> dict:
     """All metrics of a model on a split as one JSON-ready dict (see `format_table`).
 
     For a model without a latent (the language-model baseline) the NLL is exact and the latent
@@ -92,11 +92,12 @@ def evaluate(vae: VAEPipeline, split: EncodedSplit, iw_samples: int = 100, batch
     with `beam` > 1 by beam search of that width; `rerank` re-ranks the beams of reconstructions
     and interpolation ends by re-encoding (decoding.py), not those of prior samples or of the
     points inside a path. `z_scale` < 1 draws the prior samples closer to each prior's mean (as
-    `sentvae sample --z-scale` does); the NLLs are always under the priors as they are.
+    `sentvae sample --z-scale` does) and `refine` takes them that many times through the
+    autoencoder (`sentvae sample --refine`); the NLLs are always under the priors as they are.
     """
     for name, value, least in (("batch_size", batch_size, 1), ("iw_samples", iw_samples, 1),
                                ("prior_samples", prior_samples, 0), ("mi_batch_size", mi_batch_size, 1),
-                               ("beam", beam, 1)):
+                               ("beam", beam, 1), ("refine", refine, 0)):
         if value < least:
             raise ArgumentError(f"{name} must be >= {least}, got {value}")
     if not z_scale > 0:
@@ -116,6 +117,8 @@ def evaluate(vae: VAEPipeline, split: EncodedSplit, iw_samples: int = 100, batch
         return value
 
     has_latent = model.encoder is not None
+    if refine and not has_latent:
+        raise ArgumentError("refining prior samples needs a model with a latent code (this is a language model)")
     over_length = int((split.lengths > model.cfg.max_length).sum())
     results: dict = {
         "latent": has_latent, "latent_dim": model.cfg.latent_dim if has_latent else 0,
@@ -158,13 +161,14 @@ def evaluate(vae: VAEPipeline, split: EncodedSplit, iw_samples: int = 100, batch
     if prior_samples > 0:
         default_prior = "fitted" if vae.prior is not None else "standard"  # what `sample` uses
         texts = timed("prior_samples", prior_sample_texts, vae, prior_samples, seed, default_prior, beam=beam,
-                      z_scale=z_scale)
+                      z_scale=z_scale, refine=refine)
         results.update(prior_sample_diversity(vae, n=prior_samples, seed=seed, texts=texts, beam=beam))
-        results["prior_z_scale"] = z_scale
+        results.update(prior_z_scale=z_scale, prior_refine=refine)
         sentences = list(split.column("text"))
         results["generation"] = timed("generation", generation_quality, vae, sentences, n=prior_samples,
                                       seed=seed, lm=lm, grammar=grammar, pairs=interpolation_pairs,
-                                      samples={default_prior: texts}, beam=beam, rerank=rerank, z_scale=z_scale)
+                                      samples={default_prior: texts}, beam=beam, rerank=rerank, z_scale=z_scale,
+                                      refine=refine)
     results["seconds"] = seconds
     model.train(was_training)
     return results
@@ -178,9 +182,10 @@ def _fmt(value, digits: int = 2) -> str:
     return f"{value:,.{digits}f}"
 
 
-def _z_scale_note(z_scale: float) -> str:
-    """", z scale 0.6" for prior samples drawn with a narrower spread; nothing at the default 1."""
-    return "" if z_scale == 1.0 else f", z scale {z_scale:g}"
+def _sampling_note(z_scale: float, refine: int) -> str:
+    """", z scale 0.6, refined 1x" for prior samples drawn with a narrower spread / refined;
+    nothing at the defaults."""
+    return ("" if z_scale == 1.0 else f", z scale {z_scale:g}") + (f", refined {refine}x" if refine else "")
 
 
 def _generation_rows(generation: dict | None) -> list[tuple[str, str]]:
@@ -190,7 +195,7 @@ def _generation_rows(generation: dict | None) -> list[tuple[str, str]]:
     rows = []
     percent = lambda v: "n/a" if v is None else f"{100 * v:.1f}%"  # noqa: E731
     decoding = generation.get("decoding", "greedy")  # of the samples; absent from older results
-    spread = _z_scale_note(generation.get("z_scale", 1.0))
+    spread = _sampling_note(generation.get("z_scale", 1.0), generation.get("refine", 0))
     if "lm_ppl_real" in generation:
         rows.append(("language model's perplexity on the real sentences", _fmt(generation["lm_ppl_real"])))
     for prior, entry in generation["priors"].items():
@@ -246,7 +251,7 @@ def format_table(results: dict) -> str:
     rows += _generation_rows(results.get("generation"))
     if "distinct_1" in results:
         n, strategy = results["prior_samples"], results["prior_strategy"]
-        spread = _z_scale_note(results.get("prior_z_scale", 1.0))
+        spread = _sampling_note(results.get("prior_z_scale", 1.0), results.get("prior_refine", 0))
         rows += [(f"prior samples ({n:,}, {strategy}{spread}): distinct-1", _fmt(results["distinct_1"], 3)),
                  ("  distinct-2", _fmt(results["distinct_2"], 3)),
                  ("  self-BLEU (lower = more diverse)", _fmt(results["self_bleu"]))]

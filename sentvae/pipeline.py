@@ -84,6 +84,11 @@ class VAEPipeline:
         for number, (text, sentence) in enumerate(zip(texts, ids), start=1):
             if not sentence or not text.strip():  # BPE encodes white space as a token of its own
                 raise ArgumentError(f"sentence {number} ({text[:40]!r}) has no tokens: nothing to encode")
+        return self._posterior(ids)
+
+    @torch.no_grad()
+    def _posterior(self, ids: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Posterior parameters of token-id sentences (each non-empty): mu (B, Z), logvar (B, Z)."""
         model = self.model
         was_training = model.training
         model.eval()
@@ -124,15 +129,45 @@ class VAEPipeline:
         return torch.randn(n, self.cfg.latent_dim, generator=_generator(seed)) * z_scale  # (n, Z)
 
     def sample(self, n: int, options: DecodingOptions | None = None, z_scale: float = 1.0,
-               seed: int | None = None, prior: str | None = None) -> list[Generation]:
+               seed: int | None = None, prior: str | None = None, refine: int = 0) -> list[Generation]:
         """`n` sentences decoded from prior codes (`prior_codes`; a language model just samples).
 
-        z is drawn with `seed`, the tokens (when sampled) with seed + 1.
+        z is drawn with `seed`, the tokens (when sampled) with seed + 1. `refine` > 0 takes each
+        sentence back through the autoencoder that many times (`refine`): a code drawn between the
+        codes of real sentences often decodes to a non-sentence, and its re-encoding lands where
+        the decoder reads codes well.
         """
         if n < 1:
             raise ArgumentError(f"the number of samples must be >= 1, got {n}")
+        if refine < 0:
+            raise ArgumentError(f"refine must be >= 0 rounds, got {refine}")
+        if refine and not self.cfg.has_latent:
+            raise ArgumentError("refining samples needs a model with a latent code (this is a language model)")
         z = self.prior_codes(n, prior, z_scale, seed) if self.cfg.has_latent else None
-        return self.generate(z, options, n=n, seed=None if seed is None else seed + 1)
+        results = self.generate(z, options, n=n, seed=None if seed is None else seed + 1)
+        return self.refine(results, options, rounds=refine, seed=seed)
+
+    def refine(self, results: list[Generation], options: DecodingOptions | None = None, rounds: int = 1,
+               seed: int | None = None) -> list[Generation]:
+        """Each decoded sentence encoded again (posterior mean) and decoded from that code, `rounds`
+        times: one step of the chain x -> E[z | x] -> x' of the autoencoder, which moves a sample
+        towards sentences whose codes the decoder has learned (as denoising autoencoders are
+        sampled, Bengio et al. 2013). An empty sentence (no code to take) is kept as it is.
+        Records carry the code they were last decoded from and `extra["refined"]` = rounds.
+        """
+        results = list(results)
+        for round_ in range(rounds):
+            kept = [i for i, result in enumerate(results) if result.ids]
+            if not kept:
+                break
+            mu, _ = self._posterior([results[i].ids[: self.cfg.max_length] for i in kept])  # (B, Z)
+            again = self.generate(mu, options, seed=None if seed is None else seed + 2 + round_)
+            for i, result in zip(kept, again):
+                results[i] = result
+        for result in results:
+            if rounds:
+                result.extra["refined"] = rounds
+        return results
 
     def reconstruct(self, texts: list[str], options: DecodingOptions | None = None,
                     sample_z: bool = False, seed: int | None = None) -> list[Generation]:

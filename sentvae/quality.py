@@ -111,12 +111,13 @@ def _sample_decoding(vae: VAEPipeline, strategy: str | None, beam: int) -> Decod
 
 
 def prior_sample_texts(vae: VAEPipeline, n: int, seed: int = 0, prior: str | None = None,
-                       strategy: str | None = None, beam: int = 1, z_scale: float = 1.0) -> list[str]:
+                       strategy: str | None = None, beam: int = 1, z_scale: float = 1.0,
+                       refine: int = 0) -> list[str]:
     """`n` sentences decoded from `prior` (as in `VAEPipeline.prior_codes`, its spread times
     `z_scale`): by `strategy`, or by default greedily (beam search with `beam` > 1) for a VAE,
-    sampled for a language model."""
+    sampled for a language model; `refine` rounds through the autoencoder (`VAEPipeline.refine`)."""
     decoding = _sample_decoding(vae, strategy, beam)
-    return [g.text for g in vae.sample(n, decoding, z_scale=z_scale, seed=seed, prior=prior)]
+    return [g.text for g in vae.sample(n, decoding, z_scale=z_scale, seed=seed, prior=prior, refine=refine)]
 
 
 def prior_sample_diversity(vae: VAEPipeline, n: int = 1000, seed: int = 0, strategy: str | None = None,
@@ -185,7 +186,7 @@ def interpolation_quality(vae: VAEPipeline, sentences: list[str], pairs: int = 1
 def generation_quality(vae: VAEPipeline, sentences: list[str], n: int = 1000, seed: int = 0,
                        lm: VAEPipeline | None = None, grammar: bool = False, pairs: int = 100,
                        steps: int = 8, samples: dict[str, list[str]] | None = None, beam: int = 1,
-                       rerank: bool = False, z_scale: float = 1.0) -> dict:
+                       rerank: bool = False, z_scale: float = 1.0, refine: int = 0) -> dict:
     """Both sides of the rate trade-off for each prior the model has (see the module docstring).
 
     `sentences` are real test sentences (interpolation ends; with `lm`, its perplexity on them is
@@ -193,13 +194,16 @@ def generation_quality(vae: VAEPipeline, sentences: list[str], n: int = 1000, se
     its `prior_sample_texts(vae, n, seed, prior, beam=beam)` when the caller has already decoded
     them. `beam` > 1 decodes the prior samples and the interpolations by beam search of that width;
     `rerank` re-ranks the interpolations' ends by re-encoding (the samples' never). `z_scale`
-    scales the spread of the prior codes (`VAEPipeline.prior_codes`); interpolations are not drawn
-    from a prior and do not change with it.
+    scales the spread of the prior codes (`VAEPipeline.prior_codes`) and `refine` takes the samples
+    that many times through the autoencoder (`VAEPipeline.refine`); interpolations are not drawn
+    from a prior and change with neither.
     """
-    results: dict = {"decoding": decoding_name(_sample_decoding(vae, None, beam)), "z_scale": z_scale, "priors": {}}
+    results: dict = {"decoding": decoding_name(_sample_decoding(vae, None, beam)), "z_scale": z_scale, "refine": refine,
+                     "priors": {}}
     priors = ["standard"] + (["fitted"] if vae.prior is not None else [])
     for prior in priors:
-        texts = (samples or {}).get(prior) or prior_sample_texts(vae, n, seed, prior, beam=beam, z_scale=z_scale)
+        texts = (samples or {}).get(prior) or prior_sample_texts(vae, n, seed, prior, beam=beam, z_scale=z_scale,
+                                                                       refine=refine)
         entry = {"samples": n, "distinct_1": distinct_n(texts, 1), "distinct_2": distinct_n(texts, 2),
                  "unique_samples": len(set(texts)) / n, "examples": texts[:5]}
         if lm is not None:

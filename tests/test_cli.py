@@ -33,6 +33,10 @@ def test_train_sample_reconstruct_interpolate_from_files(tmp_path):
     sampled = run("-m", "sentvae", "sample", "-m", "run", "-n", "5", "--seed", "1", cwd=tmp_path)
     assert sampled.returncode == 0, sampled.stderr
     assert len(sampled.stdout.strip().splitlines()) == 5
+    refined = run("-m", "sentvae", "sample", "-m", "run", "-n", "5", "--seed", "1", "--refine", "1",
+                  "--format", "jsonl", cwd=tmp_path)
+    assert refined.returncode == 0, refined.stderr
+    assert [json.loads(line)["extra"]["refined"] for line in refined.stdout.splitlines()] == [1] * 5
 
     sentence = parts["test"][0].text
     rebuilt = run(str(ROOT / "scripts" / "reconstruct.py"), "-m", "run/last", sentence, "--format", "jsonl",
@@ -90,7 +94,8 @@ def test_reconstruct_with_a_language_model_exits_2_with_one_line(tmp_path, capsy
                                         "train.builtin_valid_size=20", "train.builtin_test_size=0")
     train(model_cfg, train_cfg, progress=False, echo=lambda *a, **k: None)
     capsys.readouterr()  # what training printed
-    for command in (["reconstruct", "a sentence ."], ["interpolate", "a cat sleeps .", "a dog runs ."]):
+    for command in (["reconstruct", "a sentence ."], ["interpolate", "a cat sleeps .", "a dog runs ."],
+                    ["sample", "--refine", "1"]):
         assert main([command[0], "-m", str(tmp_path / "lm"), *command[1:]]) == 2
         line = _one_error_line(capsys)
         assert line.startswith(f"sentvae {command[0]}: error:") and "latent" in line, line

@@ -294,6 +294,13 @@ def test_prior_samples_at_a_narrower_spread_are_what_sample_gives_at_that_z_scal
         results["generation"]["priors"]
     with pytest.raises(ArgumentError, match="z_scale"):
         ev.evaluate(trained_vae, split, iw_samples=2, prior_samples=4, z_scale=0)
+    refined = ev.evaluate(trained_vae, split, iw_samples=2, prior_samples=12, seed=5, interpolation_pairs=0,
+                          z_scale=0.3, refine=1)
+    assert refined["generation"]["priors"][default_prior]["examples"] == [
+        g.text for g in trained_vae.sample(12, seed=5, z_scale=0.3, refine=1)][:5]
+    assert refined["prior_refine"] == 1 and "z scale 0.3, refined 1x" in ev.format_table(refined)
+    with pytest.raises(ArgumentError, match="refine"):
+        ev.evaluate(trained_vae, split, iw_samples=2, prior_samples=4, refine=-1)
 
 
 def test_exact_match_by_length_buckets_sentences_by_their_token_count():
@@ -322,6 +329,10 @@ def test_language_model_is_evaluated_exactly_with_latent_metrics_not_applicable(
         assert results[key] is None
     assert results["prior_strategy"] == "sample"
     assert "n/a" in ev.format_table(results)
+    with pytest.raises(ArgumentError, match="latent code"):  # nothing to refine a sample through
+        ev.evaluate(VAEPipeline(model, tokenizer), small_split, prior_samples=5, refine=1)
+    with pytest.raises(ArgumentError, match="latent code"):
+        VAEPipeline(model, tokenizer).sample(3, refine=1)
 
 
 def test_long_sentences_are_kept_or_truncated_never_dropped(trained_vae, tmp_path):
@@ -366,6 +377,10 @@ def test_cli_evaluate_writes_json(trained_run, test_texts, tmp_path, capsys):
     assert main(["evaluate", "-m", str(trained_run), "--data", str(data), "--text-column", "sentence",
                  "--z-scale", "-1"]) == 2
     assert "z_scale must be > 0" in capsys.readouterr().err
+    assert main(["evaluate", "-m", str(trained_run), "--data", str(data), "--text-column", "sentence",
+                 "--iw-samples", "2", "--prior-samples", "10", "--interpolation-pairs", "0",
+                 "--max-sentences", "20", "--refine", "1"]) == 0
+    assert "prior samples (10, greedy, refined 1x): distinct-1" in capsys.readouterr().out
     assert main(["evaluate", "-m", str(trained_run), "--data", str(tmp_path / "missing.txt")]) == 2
     assert main(["evaluate", "-m", str(trained_run), "--data", str(data), "--text-column", "nope"]) == 2
 

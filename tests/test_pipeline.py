@@ -103,6 +103,25 @@ def test_sample_draws_z_from_the_scaled_prior_with_its_seed(standard_prior):
         vae.sample(2, z_scale=0.0)
 
 
+def test_refined_samples_are_the_reconstructions_of_the_first_draws(standard_prior):
+    from sentvae.decoding import Generation
+
+    vae = standard_prior
+    first = vae.sample(12, seed=4)
+    refined = vae.sample(12, seed=4, refine=1)
+    assert [r.text for r in refined] == [r.text for r in vae.reconstruct([r.text for r in first])]
+    mu, _ = vae.encode([r.text for r in first])
+    assert torch.allclose(torch.tensor([r.z for r in refined]), mu)  # decoded from the re-encoding
+    assert all(r.extra["refined"] == 1 for r in refined) and "refined" not in first[0].extra
+    twice = vae.sample(12, seed=4, refine=2)
+    assert [r.text for r in twice] == [r.text for r in vae.refine(refined)]
+    assert [r.text for r in refined] != [r.text for r in first]  # the tiny model's samples do move
+    empty = Generation(text="", ids=[], logprob=0.0, strategy="greedy")
+    assert vae.refine([empty])[0].text == ""  # nothing to encode: kept as it is
+    with pytest.raises(ArgumentError, match="refine"):
+        vae.sample(2, refine=-1)
+
+
 def test_reconstruct_decodes_the_posterior_mean_or_a_seeded_sample(trained_vae):
     assert trained_vae.reconstruct([]) == []
     mu, logvar = trained_vae.encode(SENTENCES)

@@ -120,7 +120,7 @@ def cmd_evaluate(args) -> int:
     results = evaluate(vae, split, iw_samples=args.iw_samples, batch_size=args.batch_size,
                        seed=args.seed, prior_samples=args.prior_samples, lm=lm, grammar=grammar,
                        interpolation_pairs=args.interpolation_pairs, beam=args.beam, rerank=args.rerank,
-                       z_scale=args.z_scale, echo=lambda line: print(line, file=sys.stderr))
+                       z_scale=args.z_scale, refine=args.refine, echo=lambda line: print(line, file=sys.stderr))
     results.update(model=args.model, data=args.data)
     print(format_table(results))
     if args.json:
@@ -232,6 +232,9 @@ def add_parsers(sub) -> None:
     p.add_argument("--z-scale", type=float, default=1.0, metavar="S",
                    help="draw the prior samples with each prior's spread times S, as `sentvae sample "
                         "--z-scale S` does (default 1; the NLLs stay under the priors as they are)")
+    p.add_argument("--refine", type=int, default=0, metavar="N",
+                   help="take the prior samples N times through the autoencoder (encode, decode again), "
+                        "as `sentvae sample --refine N` does (default 0)")
     p.add_argument("--max-sentences", type=int, metavar="N", help="evaluate only the first N sentences")
     p.add_argument("--long-sentences", choices=("keep", "truncate"), default="keep",
                    help="sentences over the model's max_length: score whole (default) or truncate")

@@ -13,7 +13,8 @@ from .common import (add_decoding_options, add_encoding_errors, add_model_option
 def cmd_sample(args) -> int:
     options = decoding_options(args)
     vae = load_pipeline(args)
-    results = vae.sample(args.num, options, z_scale=args.z_scale, seed=args.seed, prior=args.prior)
+    results = vae.sample(args.num, options, z_scale=args.z_scale, seed=args.seed, prior=args.prior,
+                         refine=args.refine)
     emit(results, args.format, lambda r: r.text)
     return 0
 
@@ -63,6 +64,9 @@ def add_parsers(sub) -> None:
     p.add_argument("--z-scale", type=float, default=1.0, metavar="S",
                    help="spread of the codes: N(0, S^2 I), or each fitted component's covariance times "
                         "S^2 (default 1; < 1: more typical, less varied sentences)")
+    p.add_argument("--refine", type=int, default=0, metavar="N",
+                   help="take each sample N times through the autoencoder: encode it, decode its code "
+                        "again (default 0; 1 makes more of them sentences of the corpus, README)")
     add_decoding_options(p)
     p.set_defaults(func=cmd_sample)
     p = sub.add_parser("reconstruct", help="encode sentences and decode them back")
