@@ -12,8 +12,11 @@ What it measures (every draw is seeded by --seed, default 0):
   `corpus.splits(seed=run_seed + 1)["test"]`: fresh draws from the grammar, as `sentvae demo`
   uses for its interpolation (the run trained on `splits(seed=run_seed)["train"]`);
 - distinct-1 / distinct-2 (unique n-grams / all n-grams) of 1,000 prior samples decoded with
-  sampling (temperature 1) and with greedy decoding, against the same figures for the first 1,000
-  training sentences of the run (`splits(seed=run_seed)["train"]`);
+  sampling (temperature 1), greedy decoding and beam search (width 5), the greedy and beam ones
+  also refined once (`sentvae sample --refine 1`: each taken again through the autoencoder),
+  against the same figures for the first 1,000 training sentences of the run
+  (`splits(seed=run_seed)["train"]`), and the share of each set that is a sentence of the run's
+  whole training split word for word;
 - decoding throughput in sentences/s of greedy, sampling and beam search (width 5) at batch 64:
   256 prior codes per repetition (4 batches), one warm-up, median of --repeats repetitions.
 Goals: at least 90% grammatical for both the prior samples and the interpolation points.
@@ -51,6 +54,14 @@ def run_seed(model_dir: str) -> int:
     """The training seed of a run (its checkpoint's train_config.json; 0 when absent)."""
     saved = resolve_checkpoint(model_dir) / "train_config.json"
     return json.loads(saved.read_text(encoding="utf-8")).get("seed", 0) if saved.is_file() else 0
+
+
+def training_sentences(model_dir: str, model: VAEPipeline, seed: int) -> set[str]:
+    """Every sentence of the run's built-in training split, as the model's tokenizer writes it."""
+    saved = resolve_checkpoint(model_dir) / "train_config.json"
+    size = json.loads(saved.read_text(encoding="utf-8")).get("builtin_train_size", 20000) if saved.is_file() else 20000
+    texts = [s.text for s in splits(train=size, valid=0, test=0, seed=seed)["train"]]
+    return {model.tokenizer.decode(ids) for ids in model.tokenizer.encode_batch(texts)}
 
 
 def share(texts: list[str]) -> float:
@@ -114,15 +125,23 @@ def measure(args) -> dict:
     greedy = [r.text for r in model.sample(1000, seed=args.seed)]
     sampled = [r.text for r in model.sample(1000, DecodingOptions("sample", temperature=1.0), seed=args.seed)]
     beam = [r.text for r in model.sample(1000, DecodingOptions("beam", beam=5), seed=args.seed)]
+    # The same codes' sentences taken once more through the autoencoder (`sample --refine 1`).
+    greedy_refined = [r.text for r in model.sample(1000, seed=args.seed, refine=1)]
+    beam_refined = [r.text for r in model.sample(1000, DecodingOptions("beam", beam=5), seed=args.seed, refine=1)]
     test = [s.text for s in splits(train=0, valid=0, test=1000, seed=seed + 1)["test"]]
     points = interpolation_points(model, test, args.pairs, args.steps, args.seed)
+    training = training_sentences(args.model, model, seed)
     real = [s.text for s in splits(train=1000, valid=0, test=0, seed=seed)["train"]]
     quality_seconds = time.perf_counter() - started
 
     speed = decoding_speeds(model, args.seed, args.repeats)
     grammatical = {"greedy_prior_samples": share(greedy), "interpolation_points": share(points),
                    "sampled_prior_samples": share(sampled), "beam5_prior_samples": share(beam),
+                   "greedy_refined_prior_samples": share(greedy_refined),
+                   "beam5_refined_prior_samples": share(beam_refined),
                    "real_training_sentences": share(real)}
+    samples = {"greedy": greedy, "sampled (temperature 1)": sampled, "beam 5": beam,
+               "greedy, refined once": greedy_refined, "beam 5, refined once": beam_refined}
     return {
         "benchmark": "generation",
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -134,8 +153,10 @@ def measure(args) -> dict:
         "grammatical": grammatical,
         "goals": {"greedy_prior_samples >= 0.90": grammatical["greedy_prior_samples"] >= GOAL,
                   "interpolation_points >= 0.90": grammatical["interpolation_points"] >= GOAL},
-        "diversity": {"sampled (temperature 1)": diversity(sampled), "greedy": diversity(greedy),
-                      "beam 5": diversity(beam), "real training sentences": diversity(real)},
+        "diversity": {**{name: diversity(texts) for name, texts in samples.items()},
+                      "real training sentences": diversity(real)},
+        # How many samples are sentences of the training split, word for word (not new sentences).
+        "training_copies": {name: sum(t in training for t in texts) / len(texts) for name, texts in samples.items()},
         "throughput": speed,
         "examples": {"greedy": greedy[:5], "sampled": sampled[:5], "interpolation": points[:args.steps]},
         "quality_seconds": quality_seconds,
@@ -157,12 +178,18 @@ def markdown(payload: dict) -> str:
              f"{'met' if payload['goals']['interpolation_points >= 0.90'] else '**not met**'} |",
              f"| 1,000 sampled prior samples (temperature 1) | {100 * g['sampled_prior_samples']:.1f}% | |",
              f"| 1,000 beam-5 prior samples | {100 * g['beam5_prior_samples']:.1f}% | |",
+             f"| 1,000 greedy prior samples, refined once (`sample --refine 1`) | "
+             f"{100 * g['greedy_refined_prior_samples']:.1f}% | |",
+             f"| 1,000 beam-5 prior samples, refined once (what `sentvae demo` prints) | "
+             f"{100 * g['beam5_refined_prior_samples']:.1f}% | |",
              f"| 1,000 real training sentences (sanity check) | {100 * g['real_training_sentences']:.1f}% | |",
-             "", "| 1,000 sentences | distinct-1 | distinct-2 | unique sentences | mean words |",
-             "|---|---:|---:|---:|---:|"]
+             "", "| 1,000 sentences | distinct-1 | distinct-2 | unique sentences | mean words | training sentences |",
+             "|---|---:|---:|---:|---:|---:|"]
+    copies = payload.get("training_copies", {})
     for name, figures in d.items():
+        copied = f"{100 * copies[name]:.1f}%" if name in copies else ""
         lines.append(f"| {name} | {figures['distinct_1']:.3f} | {figures['distinct_2']:.3f} | "
-                     f"{100 * figures['unique_sentences']:.1f}% | {figures['mean_words']:.1f} |")
+                     f"{100 * figures['unique_sentences']:.1f}% | {figures['mean_words']:.1f} | {copied} |")
     return "\n".join(lines + [""] + speed_lines(payload))
 
 

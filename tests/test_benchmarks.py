@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from sentvae.corpus import splits
+from sentvae.corpus import is_grammatical, splits
+from sentvae.decoding import DecodingOptions
+from sentvae.pipeline import VAEPipeline
 
 REPO = Path(__file__).resolve().parent.parent
 TINY = ["model.embed_dim=16", "model.tie_embeddings=false", "model.encoder_hidden_dim=16",
@@ -225,6 +227,24 @@ def test_generation_benchmark_reports_ptb_examples_and_decoding_speed(tmp_path, 
     markdown = (tmp_path / "results" / "generation_ptb.md").read_text()
     assert markdown == result.stdout and "beam search, width 5" in markdown
     assert not out.exists()  # the built-in corpus results are not overwritten
+
+
+def test_generation_benchmark_on_the_builtin_corpus_reports_refined_samples_and_copies(tmp_path, trained_run):
+    out = tmp_path / "results" / "generation.json"
+    result = run("generation.py", ["-m", str(trained_run), "--pairs", "3", "--steps", "4", "--repeats", "1",
+                                   "--out", str(out)])
+    assert result.returncode == 0, result.stderr
+    payload = json.loads(out.read_text())
+    grammatical, copies = payload["grammatical"], payload["training_copies"]
+    assert set(copies) == {"greedy", "sampled (temperature 1)", "beam 5", "greedy, refined once",
+                           "beam 5, refined once"} and all(0 <= v <= 1 for v in copies.values())
+    assert all(0 <= v <= 1 for v in grammatical.values())
+    assert grammatical["real_training_sentences"] == 1.0  # the recogniser accepts the corpus
+    vae = VAEPipeline.from_pretrained(trained_run)
+    refined = [g.text for g in vae.sample(1000, DecodingOptions("beam", beam=5), seed=0, refine=1)]
+    assert grammatical["beam5_refined_prior_samples"] == sum(map(is_grammatical, refined)) / 1000
+    markdown = result.stdout
+    assert "refined once (what `sentvae demo` prints)" in markdown and "| training sentences |" in markdown
 
 
 def _levers_options(tmp_path, lever: str) -> list[str]:

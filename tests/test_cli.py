@@ -148,8 +148,16 @@ def test_the_demo_trains_then_shows_samples_reconstructions_and_an_interpolation
                  for item in ("--set", kv)]
     assert main(["demo", "--out", str(tmp_path / "demo"), "--quiet", *overrides]) == 0
     out = capsys.readouterr().out
-    assert "ten sentences from the prior (greedy decoding of z drawn from the mixture fitted" in out
-    assert "grammatical:" in out and "% of 1,000 prior samples" in out
+    assert "ten sentences from the prior (z drawn from the mixture fitted" in out
+    assert "beam search of width 5, refined once through the autoencoder" in out
+    from sentvae.corpus import is_grammatical
+    from sentvae.decoding import DecodingOptions
+    from sentvae.pipeline import VAEPipeline
+
+    samples = VAEPipeline.from_pretrained(tmp_path / "demo").sample(1000, DecodingOptions("beam", beam=5), seed=0,
+                                                                    refine=1)
+    share = sum(is_grammatical(s.text) for s in samples) / 1000
+    assert f"grammatical: {100 * share:.1f}% of 1,000 prior samples" in out
     rebuilt = [line for line in out.splitlines() if line.startswith(("  same  ", "  DIFF  "))]
     assert len(rebuilt) == 5
     exact = next(line for line in out.splitlines() if line.startswith("exact: "))

@@ -71,6 +71,7 @@ def _interrupted_status(summary: dict) -> int:
 
 
 DEMO_BEAM = 10  # beam width for the demo's reconstructions and interpolation points
+DEMO_SAMPLE_BEAM = 5  # beam width for the demo's prior samples
 
 
 def cmd_demo(args) -> int:
@@ -87,10 +88,14 @@ def cmd_demo(args) -> int:
     if summary.get("stopped") == "interrupted":  # saved; `sentvae train --resume` continues it
         return _interrupted_status(summary)
     vae = VAEPipeline.from_pretrained(args.out)
-    samples = vae.sample(1000, seed=0)
+    # Samples: beam search, then each sentence taken once more through the autoencoder (its
+    # re-encoding decoded again), which makes more of them sentences of the corpus (README,
+    # generation on the built-in corpus: 91.5% grammatical against 83.4% greedy).
+    samples = vae.sample(1000, DecodingOptions("beam", beam=DEMO_SAMPLE_BEAM), seed=0, refine=1)
     share = sum(is_grammatical(s.text) for s in samples) / len(samples)
     prior = "the mixture fitted to the training codes" if vae.prior is not None else "N(0, I)"
-    print(f"\nten sentences from the prior (greedy decoding of z drawn from {prior}):")
+    print(f"\nten sentences from the prior (z drawn from {prior}, beam search of width {DEMO_SAMPLE_BEAM}, "
+          "refined once through the autoencoder):")
     for s in samples[:10]:
         print(f"  {'ok ' if is_grammatical(s.text) else 'BAD'}  {s.text}")
     print(f"grammatical: {100 * share:.1f}% of 1,000 prior samples")
