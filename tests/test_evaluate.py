@@ -370,17 +370,14 @@ def test_cli_evaluate_writes_json(trained_run, test_texts, tmp_path, capsys):
                  "--iw-samples", "2", "--prior-samples", "0", "--max-sentences", "20",
                  "--beam", "3"]) == 0
     assert "reconstruction exact match (posterior mean, beam 3)" in capsys.readouterr().out
-    assert main(["evaluate", "-m", str(trained_run), "--data", str(data), "--text-column", "sentence",
-                 "--iw-samples", "2", "--prior-samples", "10", "--interpolation-pairs", "0",
-                 "--max-sentences", "20", "--z-scale", "0.5"]) == 0
-    assert "prior samples (10, greedy, z scale 0.5): distinct-1" in capsys.readouterr().out
+    samples = ["--iw-samples", "2", "--prior-samples", "10", "--interpolation-pairs", "0", "--max-sentences", "20"]
+    for flags, described in ((["--z-scale", "0.5"], "z scale 0.5"), (["--refine", "1"], "refined 1x")):
+        assert main(["evaluate", "-m", str(trained_run), "--data", str(data), "--text-column", "sentence",
+                     *samples, *flags]) == 0
+        assert f"prior samples (10, greedy, {described}): distinct-1" in capsys.readouterr().out
     assert main(["evaluate", "-m", str(trained_run), "--data", str(data), "--text-column", "sentence",
                  "--z-scale", "-1"]) == 2
     assert "z_scale must be > 0" in capsys.readouterr().err
-    assert main(["evaluate", "-m", str(trained_run), "--data", str(data), "--text-column", "sentence",
-                 "--iw-samples", "2", "--prior-samples", "10", "--interpolation-pairs", "0",
-                 "--max-sentences", "20", "--refine", "1"]) == 0
-    assert "prior samples (10, greedy, refined 1x): distinct-1" in capsys.readouterr().out
     assert main(["evaluate", "-m", str(trained_run), "--data", str(tmp_path / "missing.txt")]) == 2
     assert main(["evaluate", "-m", str(trained_run), "--data", str(data), "--text-column", "nope"]) == 2
 

@@ -9,7 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..errors import SentvaeError
-from .common import add_encoding_errors, add_model_options, load_pipeline
+from .common import add_encoding_errors, add_model_options, add_prior_draw_options, load_pipeline
 
 
 def cmd_summarize(args) -> int:
@@ -229,12 +229,7 @@ def add_parsers(sub) -> None:
                    help="with --beam W: re-order the beams of reconstructions and interpolation ends by "
                         "log p(x | z) + log q(z | x), the sentence that encodes back to its code "
                         "first (prior samples stay plain beam search)")
-    p.add_argument("--z-scale", type=float, default=1.0, metavar="S",
-                   help="draw the prior samples with each prior's spread times S, as `sentvae sample "
-                        "--z-scale S` does (default 1; the NLLs stay under the priors as they are)")
-    p.add_argument("--refine", type=int, default=0, metavar="N",
-                   help="take the prior samples N times through the autoencoder (encode, decode again), "
-                        "as `sentvae sample --refine N` does (default 0)")
+    add_prior_draw_options(p)  # as `sentvae sample` draws them; the NLLs stay under the priors as they are
     p.add_argument("--max-sentences", type=int, metavar="N", help="evaluate only the first N sentences")
     p.add_argument("--long-sentences", choices=("keep", "truncate"), default="keep",
                    help="sentences over the model's max_length: score whole (default) or truncate")

@@ -15,6 +15,16 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(check_model=True)  # main() checks the checkpoint before slow imports
 
 
+def add_prior_draw_options(parser: argparse.ArgumentParser) -> None:
+    """--z-scale and --refine: how prior samples are drawn and refined (`sample`, `evaluate`)."""
+    parser.add_argument("--z-scale", type=float, default=1.0, metavar="S",
+                        help="spread of the prior codes: N(0, S^2 I), or each fitted component's covariance "
+                             "times S^2 (default 1; < 1: more typical, less varied sentences)")
+    parser.add_argument("--refine", type=int, default=0, metavar="N",
+                        help="take each prior sample N times through the autoencoder: encode it, decode its "
+                             "code again (default 0; 1 makes more of them sentences of the corpus, README)")
+
+
 def add_decoding_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("decoding")
     group.add_argument("--strategy", choices=("greedy", "sample", "beam"), default=None,

@@ -6,8 +6,8 @@ import json
 import sys
 
 from ..errors import SentvaeError
-from .common import (add_decoding_options, add_encoding_errors, add_model_options, decoding_options,
-                     emit, load_pipeline, read_lines)
+from .common import (add_decoding_options, add_encoding_errors, add_model_options, add_prior_draw_options,
+                     decoding_options, emit, load_pipeline, read_lines)
 
 
 def cmd_sample(args) -> int:
@@ -61,12 +61,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--prior", choices=("fitted", "standard"), default=None,
                    help="where codes come from: the mixture fitted to the training codes, or N(0, I) "
                         "(default: fitted when the checkpoint has one)")
-    p.add_argument("--z-scale", type=float, default=1.0, metavar="S",
-                   help="spread of the codes: N(0, S^2 I), or each fitted component's covariance times "
-                        "S^2 (default 1; < 1: more typical, less varied sentences)")
-    p.add_argument("--refine", type=int, default=0, metavar="N",
-                   help="take each sample N times through the autoencoder: encode it, decode its code "
-                        "again (default 0; 1 makes more of them sentences of the corpus, README)")
+    add_prior_draw_options(p)
     add_decoding_options(p)
     p.set_defaults(func=cmd_sample)
     p = sub.add_parser("reconstruct", help="encode sentences and decode them back")
