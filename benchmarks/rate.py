@@ -18,7 +18,8 @@ grammatical). `--beam W` decodes every code (reconstructions, samples, interpola
 beam search of width W instead of greedily: a row "<point>+beamW" beside the greedy one; with
 `--rerank` the beams of reconstructions and interpolation ends are re-ordered by
 log p(x | z) + log q(z | x) (row "<point>+beamW+re-ranked"; prior samples and the points inside a
-path stay plain beam search). Writes
+path stay plain beam search). `--refine N` takes the prior samples N times through the autoencoder
+(`sentvae sample --refine`; rows "...+refinedN"). Writes
 benchmarks/results/rate.json, rate.md and rate.png (reconstruction exact match against sample
 grammaticality, one curve per prior).
 
@@ -192,7 +193,8 @@ def train_points(args, names: list[str]) -> dict[str, str]:
 
 def score_point(args, name: str) -> dict:
     """Evaluate one run's best checkpoint on the built-in test split (or Yelp's), cached in
-    evaluation.json (evaluation_beamW.json with --beam W, evaluation_beamW_rerank.json with --rerank)."""
+    evaluation.json (evaluation_beamW.json with --beam W, evaluation_beamW_rerank.json with --rerank;
+    "_refineN" before ".json" with --refine N)."""
     import torch
 
     from sentvae.checkpoint import read_train_config, resolve_checkpoint
@@ -202,8 +204,8 @@ def score_point(args, name: str) -> dict:
 
     run_dir = Path(args.work_dir) / name
     beam = args.beam
-    cache = run_dir / ("evaluation.json" if beam == 1 else
-                       f"evaluation_beam{beam}{'_rerank' if args.rerank else ''}.json")
+    cache = run_dir / ("evaluation" + (f"_beam{beam}" if beam > 1 else "") + ("_rerank" if args.rerank else "")
+                       + (f"_refine{args.refine}" if args.refine else "") + ".json")
     if cache.is_file() and args.reuse:
         return json.loads(cache.read_text(encoding="utf-8"))
     torch.set_num_threads(args.eval_threads)
@@ -218,7 +220,8 @@ def score_point(args, name: str) -> dict:
     started = time.perf_counter()
     results = evaluate(vae, split, iw_samples=args.iw_samples, seed=args.seed,
                        prior_samples=args.prior_samples, grammar=not args.data, lm=lm,
-                       interpolation_pairs=args.interpolation_pairs, beam=beam, rerank=args.rerank)
+                       interpolation_pairs=args.interpolation_pairs, beam=beam, rerank=args.rerank,
+                       refine=args.refine)
     results["evaluation_seconds"] = time.perf_counter() - started
     results["training"] = read_run_summary(run_dir)
     cache.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
@@ -228,12 +231,15 @@ def score_point(args, name: str) -> dict:
 def point_row(name: str, results: dict, title: str, date: str, machine: str) -> dict:
     """The figures of one point that the tables and the plots show, with when and where measured.
     A point evaluated with beam-search decoding (--beam) is its own row: "<name>+beamW" (re-ranked:
-    "<name>+beamW+re-ranked")."""
+    "<name>+beamW+re-ranked"); one with refined prior samples (--refine N) adds "+refinedN"."""
     generation = results["generation"]
     decoding = results.get("reconstruction_decoding", "greedy")
     if decoding != "greedy":
         name = f"{name}+{decoding.replace(', ', '+').replace(' ', '')}"
         title = f"{title}, {decoding} decoding"
+    refine = results.get("prior_refine", 0)  # absent from evaluations cached before it existed
+    if refine:
+        name, title = f"{name}+refined{refine}", f"{title}, samples refined {refine}x"
     priors = generation["priors"]
     interpolation = generation["interpolation"]
     return {"point": name, "title": title, "measured": date, "machine": machine, "decoding": decoding,
@@ -458,6 +464,9 @@ def main(argv=None) -> int:
                         help="with --beam: re-order the beams of reconstructions and interpolation ends by "
                              "log p(x | z) + log q(z | x), the sentence that encodes back to its code "
                              "first (rows '<point>+beamW+re-ranked'; prior samples: plain beam search)")
+    parser.add_argument("--refine", type=int, default=0, metavar="N",
+                        help="take the prior samples N times through the autoencoder, as `sentvae sample "
+                             "--refine N` does (rows '...+refinedN'; default 0)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="extra override for every point")
@@ -468,6 +477,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.rerank and args.beam < 2:
         fail("--rerank needs --beam W with W >= 2")
+    if args.refine < 0:
+        fail(f"--refine takes a number of rounds >= 0, got {args.refine}")
     if args.data and not all((Path(args.data) / f"{split}.txt").is_file() for split in ("train", "valid", "test")):
         fail(f"{args.data}: needs train.txt, valid.txt and test.txt")
     points = corpus_points(args)

@@ -352,6 +352,14 @@ def test_rate_benchmark_scores_each_point_and_update_keeps_the_other_rows(tmp_pa
     assert (tmp_path / "work" / "beta1" / "evaluation_beam3_rerank.json").is_file()
     refused = run("rate.py", options + ["--points", "beta1", "--reuse", "--rerank"])
     assert refused.returncode == 2 and "--rerank needs --beam" in refused.stderr
+    # prior samples refined through the autoencoder: a row and a cached evaluation of their own
+    result = run("rate.py", options + ["--points", "beta1", "--update", "--reuse", "--refine", "1"])
+    assert result.returncode == 0, result.stderr[-2000:]
+    fifth = {row["point"]: row for row in json.loads((tmp_path / "results" / "rate_quick.json").read_text())["points"]}
+    assert fifth["beta1"] == first["points"][0] and "samples refined 1x" in fifth["beta1+refined1"]["title"]
+    assert (tmp_path / "work" / "beta1" / "evaluation_refine1.json").is_file()
+    refused = run("rate.py", options + ["--points", "beta1", "--reuse", "--refine", "-1"])
+    assert refused.returncode == 2 and "--refine takes" in refused.stderr
 
 
 def test_rate_benchmark_on_a_corpus_judges_the_samples_with_a_language_model(tmp_path):
