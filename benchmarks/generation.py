@@ -37,7 +37,8 @@ from pathlib import Path
 
 import torch
 
-from sentvae.checkpoint import resolve_checkpoint
+from sentvae.checkpoint import TRAIN_CONFIG_FILE, read_train_config, resolve_checkpoint
+from sentvae.config import TrainConfig
 from sentvae.corpus import is_grammatical, splits
 from sentvae.metrics import distinct_n
 from sentvae.decoding import DecodingOptions
@@ -50,18 +51,10 @@ REPO = Path(__file__).resolve().parent.parent
 GOAL = 0.90
 
 
-def run_seed(model_dir: str) -> int:
-    """The training seed of a run (its checkpoint's train_config.json; 0 when absent)."""
-    saved = resolve_checkpoint(model_dir) / "train_config.json"
-    return json.loads(saved.read_text(encoding="utf-8")).get("seed", 0) if saved.is_file() else 0
-
-
-def training_sentences(model_dir: str, model: VAEPipeline, seed: int) -> set[str]:
-    """Every sentence of the run's built-in training split, as the model's tokenizer writes it."""
-    saved = resolve_checkpoint(model_dir) / "train_config.json"
-    size = json.loads(saved.read_text(encoding="utf-8")).get("builtin_train_size", 20000) if saved.is_file() else 20000
-    texts = [s.text for s in splits(train=size, valid=0, test=0, seed=seed)["train"]]
-    return {model.tokenizer.decode(ids) for ids in model.tokenizer.encode_batch(texts)}
+def run_train_config(model_dir: str) -> TrainConfig:
+    """How the run was trained (its checkpoint's train_config.json; the defaults when absent)."""
+    directory = resolve_checkpoint(model_dir)
+    return read_train_config(directory) if (directory / TRAIN_CONFIG_FILE).is_file() else TrainConfig()
 
 
 def share(texts: list[str]) -> float:
@@ -119,19 +112,25 @@ def speed_lines(payload: dict) -> list[str]:
 
 def measure(args) -> dict:
     model = VAEPipeline.from_pretrained(args.model)
-    seed = run_seed(args.model)
+    train_cfg = run_train_config(args.model)
+    seed = train_cfg.seed
     started = time.perf_counter()
 
-    greedy = [r.text for r in model.sample(1000, seed=args.seed)]
+    beam5 = DecodingOptions("beam", beam=5)
+    greedy_records = model.sample(1000, seed=args.seed)
     sampled = [r.text for r in model.sample(1000, DecodingOptions("sample", temperature=1.0), seed=args.seed)]
-    beam = [r.text for r in model.sample(1000, DecodingOptions("beam", beam=5), seed=args.seed)]
-    # The same codes' sentences taken once more through the autoencoder (`sample --refine 1`).
-    greedy_refined = [r.text for r in model.sample(1000, seed=args.seed, refine=1)]
-    beam_refined = [r.text for r in model.sample(1000, DecodingOptions("beam", beam=5), seed=args.seed, refine=1)]
+    beam_records = model.sample(1000, beam5, seed=args.seed)
+    greedy, beam = [r.text for r in greedy_records], [r.text for r in beam_records]
+    # The same sentences taken once more through the autoencoder: what `sample --refine 1` gives.
+    greedy_refined = [r.text for r in model.refine(greedy_records, seed=args.seed)]
+    beam_refined = [r.text for r in model.refine(beam_records, beam5, seed=args.seed)]
     test = [s.text for s in splits(train=0, valid=0, test=1000, seed=seed + 1)["test"]]
     points = interpolation_points(model, test, args.pairs, args.steps, args.seed)
-    training = training_sentences(args.model, model, seed)
-    real = [s.text for s in splits(train=1000, valid=0, test=0, seed=seed)["train"]]
+    training_texts = [s.text for s in splits(train=train_cfg.builtin_train_size, valid=0, test=0,
+                                             seed=seed)["train"]]
+    # The whole training split as the model's tokenizer writes it: a sample equal to one is a copy.
+    training = {model.tokenizer.decode(ids) for ids in model.tokenizer.encode_batch(training_texts)}
+    real = training_texts[:1000]  # a split's first sentences do not depend on its size (corpus.splits)
     quality_seconds = time.perf_counter() - started
 
     speed = decoding_speeds(model, args.seed, args.repeats)
