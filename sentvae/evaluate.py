@@ -97,12 +97,13 @@ def evaluate(vae: VAEPipeline, split: EncodedSplit, iw_samples: int = 100, batch
     """
     for name, value, least in (("batch_size", batch_size, 1), ("iw_samples", iw_samples, 1),
                                ("prior_samples", prior_samples, 0), ("mi_batch_size", mi_batch_size, 1),
-                               ("beam", beam, 1), ("refine", refine, 0)):
+                               ("beam", beam, 1)):
         if value < least:
             raise ArgumentError(f"{name} must be >= {least}, got {value}")
     if not z_scale > 0:
         raise ArgumentError(f"z_scale must be > 0, got {z_scale}")
     code_decoding(beam, rerank=rerank)  # re-ranking without a beam fails here, before the slow passes
+    vae.check_refine(refine)  # and refining a language model's samples
     model = vae.model
     was_training = model.training
     model.eval()
@@ -117,8 +118,6 @@ def evaluate(vae: VAEPipeline, split: EncodedSplit, iw_samples: int = 100, batch
         return value
 
     has_latent = model.encoder is not None
-    if refine and not has_latent:
-        raise ArgumentError("refining prior samples needs a model with a latent code (this is a language model)")
     over_length = int((split.lengths > model.cfg.max_length).sum())
     results: dict = {
         "latent": has_latent, "latent_dim": model.cfg.latent_dim if has_latent else 0,

@@ -139,13 +139,17 @@ class VAEPipeline:
         """
         if n < 1:
             raise ArgumentError(f"the number of samples must be >= 1, got {n}")
-        if refine < 0:
-            raise ArgumentError(f"refine must be >= 0 rounds, got {refine}")
-        if refine and not self.cfg.has_latent:
-            raise ArgumentError("refining samples needs a model with a latent code (this is a language model)")
+        self.check_refine(refine)
         z = self.prior_codes(n, prior, z_scale, seed) if self.cfg.has_latent else None
         results = self.generate(z, options, n=n, seed=None if seed is None else seed + 1)
         return self.refine(results, options, rounds=refine, seed=seed)
+
+    def check_refine(self, rounds: int) -> None:
+        """Refuse a number of refining rounds this model cannot do (negative; any, without a latent)."""
+        if rounds < 0:
+            raise ArgumentError(f"refine must be >= 0 rounds, got {rounds}")
+        if rounds and not self.cfg.has_latent:
+            raise ArgumentError("refining samples needs a model with a latent code (this is a language model)")
 
     def refine(self, results: list[Generation], options: DecodingOptions | None = None, rounds: int = 1,
                seed: int | None = None) -> list[Generation]:
@@ -153,20 +157,20 @@ class VAEPipeline:
         times: one step of the chain x -> E[z | x] -> x' of the autoencoder, which moves a sample
         towards sentences whose codes the decoder has learned (as denoising autoencoders are
         sampled, Bengio et al. 2013). An empty sentence (no code to take) is kept as it is.
-        Records carry the code they were last decoded from and `extra["refined"]` = rounds.
+        A refined record carries the code it was last decoded from and `extra["refined"]`, the
+        rounds it went through; the records passed in are not changed.
         """
+        self.check_refine(rounds)
         results = list(results)
-        for round_ in range(rounds):
+        for round_ in range(1, rounds + 1):
             kept = [i for i, result in enumerate(results) if result.ids]
             if not kept:
                 break
             mu, _ = self._posterior([results[i].ids[: self.cfg.max_length] for i in kept])  # (B, Z)
-            again = self.generate(mu, options, seed=None if seed is None else seed + 2 + round_)
+            again = self.generate(mu, options, seed=None if seed is None else seed + 1 + round_)
             for i, result in zip(kept, again):
+                result.extra["refined"] = round_
                 results[i] = result
-        for result in results:
-            if rounds:
-                result.extra["refined"] = rounds
         return results
 
     def reconstruct(self, texts: list[str], options: DecodingOptions | None = None,

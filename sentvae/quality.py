@@ -198,8 +198,8 @@ def generation_quality(vae: VAEPipeline, sentences: list[str], n: int = 1000, se
     that many times through the autoencoder (`VAEPipeline.refine`); interpolations are not drawn
     from a prior and change with neither.
     """
-    results: dict = {"decoding": decoding_name(_sample_decoding(vae, None, beam)), "z_scale": z_scale, "refine": refine,
-                     "priors": {}}
+    results: dict = {"decoding": decoding_name(_sample_decoding(vae, None, beam)), "z_scale": z_scale,
+                     "refine": refine, "priors": {}}
     priors = ["standard"] + (["fitted"] if vae.prior is not None else [])
     for prior in priors:
         texts = (samples or {}).get(prior) or prior_sample_texts(vae, n, seed, prior, beam=beam, z_scale=z_scale,

@@ -115,6 +115,8 @@ def test_refined_samples_are_the_reconstructions_of_the_first_draws(standard_pri
     assert all(r.extra["refined"] == 1 for r in refined) and "refined" not in first[0].extra
     twice = vae.sample(12, seed=4, refine=2)
     assert [r.text for r in twice] == [r.text for r in vae.refine(refined)]
+    assert all(r.extra["refined"] == 2 for r in twice)  # the rounds each record went through
+    assert all(r.extra["refined"] == 1 for r in refined)  # refine() leaves the records it is given alone
     assert [r.text for r in refined] != [r.text for r in first]  # the tiny model's samples do move
     empty = Generation(text="", ids=[], logprob=0.0, strategy="greedy")
     assert vae.refine([empty])[0].text == ""  # nothing to encode: kept as it is
