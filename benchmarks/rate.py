@@ -143,6 +143,11 @@ YELP_POINTS = {
     "yelp_target100_pool": ("target 100, z 64, no word dropout, pooled encoder summary",
                             YELP_BUDGET + ["train.kl_target=100", "model.latent_dim=64", "model.word_dropout=0",
                                            "model.encoder_pooling=true"]),
+    # Between the point whose samples were as fluent as real text (40) and the one that
+    # reconstructed best (100), for decoding by re-ranked beam search (--beam --rerank).
+    "yelp_target70_pool": ("target 70, z 64, no word dropout, pooled encoder summary",
+                           YELP_BUDGET + ["train.kl_target=70", "model.latent_dim=64", "model.word_dropout=0",
+                                          "model.encoder_pooling=true"]),
 }
 YELP_QUICK = [*QUICK_STEPS, "train.max_minutes=0", "train.min_frequency=1"]
 YELP_GOALS = {"reconstruction_bleu": 50.0}  # and fitted-prior samples' forward PPL <= 1.3x the LM's on real text
