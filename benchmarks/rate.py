@@ -393,20 +393,28 @@ def _pyplot():
 
 def yelp_plot(payload: dict, out_png: Path) -> None:
     """Reconstruction BLEU (x) against the samples' forward perplexity over the LM's on real text
-    (y, lower reads better), one series per prior, with the goals dotted."""
+    (y, lower reads better): one series per prior and decoding (solid: greedy; dashed: beam
+    search, with whatever re-ranking or refinement its rows name), with the goals dotted."""
     plt = _pyplot()
-    figure, axis = plt.subplots(figsize=(8, 5.5))
+    figure, axis = plt.subplots(figsize=(9, 5.5))
     for key, label, colour in (("standard_prior_forward_ppl", "N(0, I)", "tab:blue"),
                                ("fitted_prior_forward_ppl", "fitted mixture", "tab:orange")):
-        rows = sorted((r for r in payload["points"] if r[key] is not None), key=lambda r: r["reconstruction_bleu"])
-        xs, ys = [r["reconstruction_bleu"] for r in rows], [r[key] / r["lm_ppl_real"] for r in rows]
-        axis.plot(xs, ys, marker="o", color=colour, label=f"samples from {label}")
-        for row, x, y in zip(rows, xs, ys):
-            axis.annotate(row["point"], (x, y), fontsize=6, xytext=(3, 3), textcoords="offset points")
+        for greedy, style in ((True, "-"), (False, "--")):
+            rows = sorted((r for r in payload["points"] if r[key] is not None
+                           and (r.get("decoding", "greedy") == "greedy") == greedy),
+                          key=lambda r: r["reconstruction_bleu"])
+            if not rows:
+                continue
+            xs, ys = [r["reconstruction_bleu"] for r in rows], [r[key] / r["lm_ppl_real"] for r in rows]
+            axis.plot(xs, ys, marker="o", linestyle=style, color=colour,
+                      label=f"samples from {label}, {'greedy' if greedy else 'beam search'}")
+            for row, x, y in zip(rows, xs, ys):
+                axis.annotate(row["point"].removeprefix("yelp_"), (x, y), fontsize=6, xytext=(3, 3),
+                              textcoords="offset points")
     axis.axvline(YELP_GOALS["reconstruction_bleu"], color="grey", linestyle=":", linewidth=1)
     axis.axhline(YELP_FLUENCY_RATIO, color="grey", linestyle=":", linewidth=1)
     axis.set_xlabel("reconstruction BLEU on Yelp test sentences")
-    axis.set_ylabel("greedy samples' forward PPL / the LM's PPL on real text")
+    axis.set_ylabel("samples' forward PPL / the LM's PPL on real text")
     axis.set_title("Rate trade-off on Yelp sentences (dotted: the goals)")
     axis.grid(alpha=0.3)
     axis.legend(fontsize=8)
