@@ -61,6 +61,8 @@ class ModelConfig:
     # Adaptive softmax (Grave et al. 2017): ids below the first cutoff get a full-size output row;
     # rarer ids share clusters with smaller projections (size H / div^i). [] = the full softmax.
     # Word vocabularies are ordered by frequency, so e.g. [2000, 6000] on a 10k vocabulary.
+    # With tie_embeddings every word is scored by its own embedding row, as in the tied full
+    # softmax, and only the normalisation is split by cluster (tied_adaptive.py; div unused).
     adaptive_softmax_cutoffs: list[int] = field(default_factory=list)
     adaptive_softmax_div: float = 4.0
     # Which output layer training builds: "full" (softmax over the whole vocabulary), "adaptive"
@@ -70,8 +72,10 @@ class ModelConfig:
     # softmax at 2.2x the speed, benchmarks/levers.py), else full. Over a whole PTB budget the
     # tied full softmax generalises better (benchmarks/results/ptb_untied_stopped.json), so when
     # the best NLL matters more than speed, tie the embeddings (configs/ptb.yaml does). BPE ids
-    # are not ordered by frequency, tied embeddings exclude it, and a small vocabulary gains little. Training resolves it once the vocabulary is
-    # known (resolve_output_layer) and the checkpoint records what was built.
+    # are not ordered by frequency, and a small vocabulary gains little; "auto" keeps tied embeddings
+    # on the full softmax (ask for "adaptive" to get the tied adaptive softmax above). Training
+    # resolves it once the vocabulary is known (resolve_output_layer) and the checkpoint records
+    # what was built.
     output_layer: str = "auto"
     word_dropout: float = 0.3  # Bowman et al. 2016: decoder inputs replaced by <unk> in training
     # Encoder-input denoising (Shen et al. 2020; noise.py), in training only: the encoder reads a
@@ -126,24 +130,25 @@ class ModelConfig:
         if cutoffs and self.output_layer == "full":
             raise ConfigError("model.output_layer full and model.adaptive_softmax_cutoffs exclude each "
                               "other (set output_layer: adaptive, or no cutoffs)")
-        if self.output_layer == "adaptive" and self.tie_embeddings:
-            raise ConfigError("model.tie_embeddings and model.output_layer adaptive exclude each other")
         if cutoffs:
-            if self.tie_embeddings:
-                raise ConfigError("model.tie_embeddings and model.adaptive_softmax_cutoffs exclude each other")
             if cutoffs[0] < 1 or any(b <= a for a, b in zip(cutoffs, cutoffs[1:])):
                 raise ConfigError("model.adaptive_softmax_cutoffs must be increasing positive token "
                                   f"counts, got {cutoffs}")
             if self.vocab_size and cutoffs[-1] >= self.vocab_size:
                 raise ConfigError(f"model.adaptive_softmax_cutoffs: the largest cutoff ({cutoffs[-1]}) must "
                                   f"be below the vocabulary size ({self.vocab_size})")
-            if self.adaptive_softmax_div < 1:
-                raise ConfigError(f"model.adaptive_softmax_div must be >= 1, got {self.adaptive_softmax_div}")
-            smallest = int(self.decoder_hidden_dim // self.adaptive_softmax_div ** len(cutoffs))
-            if smallest < 1:
-                raise ConfigError(f"model.adaptive_softmax_div {self.adaptive_softmax_div:g} leaves the last of "
-                                  f"{len(cutoffs)} clusters no dimensions (decoder_hidden_dim "
-                                  f"{self.decoder_hidden_dim}); use a smaller div or fewer cutoffs")
+            if not self.tie_embeddings:  # tied: every cluster is scored by full-size embedding rows
+                self._validate_cluster_projections()
+
+    def _validate_cluster_projections(self) -> None:
+        """The untied adaptive softmax's cluster sizes H / div^i must leave at least one dimension."""
+        if self.adaptive_softmax_div < 1:
+            raise ConfigError(f"model.adaptive_softmax_div must be >= 1, got {self.adaptive_softmax_div}")
+        smallest = int(self.decoder_hidden_dim // self.adaptive_softmax_div ** len(self.adaptive_softmax_cutoffs))
+        if smallest < 1:
+            raise ConfigError(f"model.adaptive_softmax_div {self.adaptive_softmax_div:g} leaves the last of "
+                              f"{len(self.adaptive_softmax_cutoffs)} clusters no dimensions (decoder_hidden_dim "
+                              f"{self.decoder_hidden_dim}); use a smaller div or fewer cutoffs")
 
 
 def default_adaptive_cutoffs(vocab_size: int) -> list[int]:

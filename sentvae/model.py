@@ -25,6 +25,7 @@ from .config import ModelConfig
 from .cross_entropy import adaptive_cross_entropy, linear_cross_entropy
 from .errors import ArgumentError
 from .noise import corrupt_encoder_input, word_dropout
+from .tied_adaptive import TiedAdaptiveSoftmax
 from .tokenizer import PAD_ID
 
 
@@ -99,7 +100,11 @@ class Decoder(nn.Module):
                                  if cfg.has_latent else None)
         self.output_dropout = nn.Dropout(cfg.output_dropout)
         self.adaptive = bool(cfg.adaptive_softmax_cutoffs)
-        if self.adaptive:
+        self.tied_adaptive = self.adaptive and cfg.tie_embeddings  # scores words by the embedding rows
+        if self.tied_adaptive:
+            self.output = TiedAdaptiveSoftmax(cfg.decoder_hidden_dim, cfg.vocab_size,
+                                              list(cfg.adaptive_softmax_cutoffs))
+        elif self.adaptive:
             self.output = nn.AdaptiveLogSoftmaxWithLoss(
                 cfg.decoder_hidden_dim, cfg.vocab_size, cutoffs=list(cfg.adaptive_softmax_cutoffs),
                 div_value=cfg.adaptive_softmax_div, head_bias=True)
@@ -111,7 +116,8 @@ class Decoder(nn.Module):
             with torch.no_grad():
                 nn.init.normal_(self.embedding.weight, std=cfg.embed_dim ** -0.5)
                 self.embedding.weight[PAD_ID].zero_()
-            self.output.weight = self.embedding.weight
+            if not self.tied_adaptive:
+                self.output.weight = self.embedding.weight
 
     def initial_hidden(self, z: torch.Tensor | None, batch_size: int) -> torch.Tensor:
         """z (B, Z) -> h0 (layers, B, H): tanh(W z + b) per layer; zeros without a latent."""
@@ -138,6 +144,8 @@ class Decoder(nn.Module):
     def scores(self, outputs: torch.Tensor) -> torch.Tensor:
         """outputs (R, H) -> next-token scores (R, V): logits, or log-probabilities with the
         adaptive softmax (also valid logits: log_softmax leaves them unchanged)."""
+        if self.tied_adaptive:
+            return self.output.log_prob(outputs, self.embedding.weight)
         return self.output.log_prob(outputs) if self.adaptive else self.output(outputs)
 
     def forward(self, inputs: torch.Tensor, lengths: torch.Tensor,
@@ -168,6 +176,8 @@ class Decoder(nn.Module):
 
     def _nll(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """-log p(target): outputs (N, H), targets (N,) -> (N,) float32."""
+        if self.tied_adaptive:
+            return self.output.nll(outputs, self.embedding.weight, targets)
         if self.adaptive:
             return adaptive_cross_entropy(self.output, outputs, targets)
         return linear_cross_entropy(outputs, self.output.weight, self.output.bias, targets)

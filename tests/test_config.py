@@ -85,10 +85,12 @@ def test_adaptive_softmax_cutoffs_are_a_list_checked_by_name():
         load_config(None, ["adaptive_softmax_cutoffs=[2000, many]"])
     with pytest.raises(ConfigError, match="increasing"):
         load_config(None, ["adaptive_softmax_cutoffs=[6000, 2000]"])
-    with pytest.raises(ConfigError, match="exclude each other"):
-        load_config(None, ["adaptive_softmax_cutoffs=[100]", "tie_embeddings=true", "embed_dim=256"])
     with pytest.raises(ConfigError, match="no dimensions"):
         load_config(None, ["adaptive_softmax_cutoffs=[10, 20]", "decoder_hidden_dim=14"])
+    # tied: every word is scored by its full-size embedding row, so div does not shrink anything
+    tied, _ = load_config(None, ["adaptive_softmax_cutoffs=[10, 20]", "decoder_hidden_dim=14",
+                                 "embed_dim=14", "tie_embeddings=true"])
+    assert tied.tie_embeddings and tied.adaptive_softmax_cutoffs == [10, 20]
     model_cfg.vocab_size = 5000
     with pytest.raises(ConfigError, match=r"largest cutoff \(6000\).*vocabulary size \(5000\)"):
         model_cfg.validate()
@@ -235,7 +237,9 @@ def test_an_installed_wheel_reads_its_package_data(tmp_path, monkeypatch):
     ([], "word", 10_004, "adaptive", [2000, 6000]),  # a large word vocabulary: the adaptive softmax
     ([], "word", 7_999, "full", []),  # a small one gains little
     ([], "bpe", 10_004, "full", []),  # BPE ids are not ordered by frequency
-    (["tie_embeddings=true", "embed_dim=256"], "word", 10_004, "full", []),  # tying excludes it
+    (["tie_embeddings=true", "embed_dim=256"], "word", 10_004, "full", []),  # auto keeps tied ones full
+    (["tie_embeddings=true", "embed_dim=256", "output_layer=adaptive"], "word", 10_004, "adaptive",
+     [2000, 6000]),  # asked for: the tied adaptive softmax
     (["output_layer=full"], "word", 10_004, "full", []),
     (["output_layer=adaptive"], "bpe", 3_000, "adaptive", [2000]),  # asked for: built
     (["output_layer=adaptive"], "word", 1_000, "adaptive", [250]),  # no default cutoff below 1,000
@@ -258,8 +262,6 @@ def test_contradictory_output_layers_are_refused_by_name():
         load_config(None, ["output_layer=hierarchical"])
     with pytest.raises(ConfigError, match="output_layer full and model.adaptive_softmax_cutoffs"):
         load_config(None, ["output_layer=full", "adaptive_softmax_cutoffs=[100]"])
-    with pytest.raises(ConfigError, match="tie_embeddings and model.output_layer adaptive"):
-        load_config(None, ["output_layer=adaptive", "tie_embeddings=true", "embed_dim=256"])
 
 
 def test_the_ptb_config_ties_its_embeddings_so_auto_keeps_the_full_softmax():

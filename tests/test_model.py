@@ -193,8 +193,13 @@ def test_latent_every_step_switch_and_tied_embeddings():
     assert model(tokens, lengths).rec.shape == (4,)
 
 
-def test_adaptive_softmax_is_a_normalised_distribution_scored_without_the_full_vocabulary(monkeypatch):
-    model = tiny(adaptive_softmax_cutoffs=[10, 25], adaptive_softmax_div=2.0)
+ADAPTIVE = dict(adaptive_softmax_cutoffs=[10, 25], adaptive_softmax_div=2.0)
+TIED_ADAPTIVE = dict(adaptive_softmax_cutoffs=[10, 25], tie_embeddings=True, embed_dim=14)
+
+
+@pytest.mark.parametrize("settings", [ADAPTIVE, TIED_ADAPTIVE], ids=["untied", "tied"])
+def test_adaptive_softmax_is_a_normalised_distribution_scored_without_the_full_vocabulary(monkeypatch, settings):
+    model = tiny(**settings)
     tokens, lengths = collate([[5, 6, 30], [8, 39], [12, 20, 11, 26, 14], [15]])  # every cluster used
     out = model(tokens, lengths)
     scores = model.decoder(tokens[:, :-1], lengths, out.z)  # (N, V) log-probabilities
@@ -210,16 +215,39 @@ def test_adaptive_softmax_is_a_normalised_distribution_scored_without_the_full_v
     # training never asks for the whole distribution
     monkeypatch.setattr(model.decoder.output, "log_prob", lambda *_: pytest.fail("full softmax"))
     model.train()(tokens, lengths).rec.sum().backward()
-    assert model.decoder.output.tail[1][1].weight.grad is not None  # rare words learn
+    if model.decoder.tied_adaptive:  # rare words learn through the rows they share
+        # 35 is no input of the batch, but its cluster [25, 40) holds targets (26, 30, 39): its row
+        # gets the output layer's gradient; 20 is an input, its cluster [10, 25) has targets too
+        assert model.decoder.embedding.weight.grad[35].abs().sum() > 0
+    else:
+        assert model.decoder.output.tail[1][1].weight.grad is not None  # rare words learn
 
 
-def test_adaptive_softmax_decodes_with_the_probabilities_it_trains_on():
+def test_the_tied_adaptive_softmax_scores_words_by_the_embedding_table_it_shares():
+    model = tiny(**TIED_ADAPTIVE)
+    output = model.decoder.output
+    assert not any(p.shape == model.decoder.embedding.weight.shape for p in output.parameters())
+    names = {name for name, _ in model.named_parameters()}
+    assert {"decoder.output.bias", "decoder.output.cluster_weight"} <= names
+    hidden = torch.randn(3, 14)
+    before = model.decoder.scores(hidden)
+    with torch.no_grad():
+        model.decoder.embedding.weight[30] += 1.0  # one rare word's row: only its score moves
+    after = model.decoder.scores(hidden)
+    moved = (after - before).abs().gt(1e-6).any(0).nonzero()[:, 0].tolist()
+    # word 30's logit changes, and with it the normalisation of its cluster [25, 40) only
+    assert 30 in moved and all(25 <= word < 40 for word in moved)
+
+
+@pytest.mark.parametrize("settings", [ADAPTIVE, TIED_ADAPTIVE], ids=["untied", "tied"])
+def test_adaptive_softmax_decodes_with_the_probabilities_it_trains_on(settings):
     from sentvae.decoding import DecodingOptions, _decode_stepwise
     from sentvae.tokenizer import EOS_ID
 
-    model = tiny(adaptive_softmax_cutoffs=[10, 25], adaptive_softmax_div=2.0)
-    with torch.no_grad():
-        model.decoder.output.head.bias[EOS_ID] += 2.0  # sentences end within max_length
+    model = tiny(**settings)
+    with torch.no_grad():  # sentences end within max_length
+        bias = model.decoder.output.bias if model.decoder.tied_adaptive else model.decoder.output.head.bias
+        bias[EOS_ID] += 2.0
     z = torch.randn(16, 6)
     for strategy in ("greedy", "sample"):
         ids, logprob = _decode_stepwise(model, z, 16, DecodingOptions(strategy=strategy, max_length=30),

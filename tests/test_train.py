@@ -144,19 +144,22 @@ def test_a_test_file_is_scored_with_the_best_checkpoint(tmp_path):
     assert summary["threads"] == train_cfg.threads == 1  # the tiny configs' explicit count
 
 
-def test_an_adaptive_softmax_model_trains_and_round_trips(tmp_path):
+@pytest.mark.parametrize("tied", [False, True])
+def test_an_adaptive_softmax_model_trains_and_round_trips(tmp_path, tied):
     from sentvae.data import collate
     from sentvae.decoding import DecodingOptions
     from sentvae.pipeline import VAEPipeline
 
+    tying = ["model.tie_embeddings=true", "model.embed_dim=64"] if tied else []
     model_cfg, train_cfg = tiny_configs(tmp_path / "run", "model.adaptive_softmax_cutoffs=[40, 150]",
                                         "train.max_steps=80", "train.eval_every=40",
-                                        "train.builtin_train_size=1000")
+                                        "train.builtin_train_size=1000", *tying)
     summary = train(model_cfg, train_cfg, **QUIET)
     first, last = validation_records(tmp_path / "run")[0], summary["last_valid"]
     assert last["neg_elbo_per_sentence"] < first["neg_elbo_per_sentence"]
     vae = VAEPipeline.from_pretrained(tmp_path / "run")
     assert vae.cfg.adaptive_softmax_cutoffs == [40, 150] and vae.model.decoder.adaptive
+    assert vae.model.decoder.tied_adaptive == tied
     vae.save_pretrained(tmp_path / "copy")
     again = VAEPipeline.from_pretrained(tmp_path / "copy")
     tokens, lengths = collate(vae.tokenizer.encode_batch(["the dog sees a cat .", "did the cats sleep ?"]))
