@@ -4,6 +4,7 @@
                                                                 and cross-entropy, chunk by chunk
     nll = cross_entropy(logits, targets)        logits (N, V) float32, targets (N,) -> (N,)
     nll = adaptive_cross_entropy(layer, hidden, targets)    the same for an adaptive softmax
+    nll = clustered_cross_entropy(head, cluster, bounds, hidden, targets)   any shortlist + clusters
 
 `F.cross_entropy(logits, targets, reduction="none")` keeps the log-softmax (N, V) for the backward
 pass, which then builds the gradient of the log-softmax (N, V) and the gradient of the logits (N, V):
@@ -159,20 +160,35 @@ def adaptive_cross_entropy(layer: torch.nn.AdaptiveLogSoftmaxWithLoss, hidden: t
     The same parameters and values as `-layer(hidden, targets).output`, but the head (N, shortlist +
     clusters) and each cluster's logits go through `cross_entropy`, so each is held once instead
     of three times (logits, log-softmax, and their gradients): at the PTB size the head is the
-    largest tensor of a step. A target in cluster i scores as the head's cluster entry plus its
-    place within the cluster.
+    largest tensor of a step.
     """
-    shortlist = layer.shortlist_size
+    bounds = list(zip(layer.cutoffs[:-1], layer.cutoffs[1:]))
+    return clustered_cross_entropy(lambda rows: layer.head(rows).float(),
+                                   lambda i, rows: layer.tail[i](rows).float(),
+                                   bounds, hidden, targets)
+
+
+def clustered_cross_entropy(head_logits, cluster_logits, bounds: list[tuple[int, int]],
+                            hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """-log p(target) when the vocabulary is a shortlist [0, bounds[0][0]) and clusters [low, high):
+    p(word) = p(cluster | h) p(word | cluster, h). hidden (N, H), targets (N,) -> (N,) float32.
+
+    `head_logits(hidden)` gives (N, shortlist + clusters) float32 logits, `cluster_logits(i, rows)`
+    the (n_i, high - low) logits of cluster i for the rows whose target falls in it; the head is
+    scored for every row, a cluster only for its rows. A target in cluster i scores as the head's
+    cluster entry plus its place within the cluster.
+    """
+    shortlist = bounds[0][0]
     head_targets = targets.clone()  # (N,) shortlist ids, or shortlist + i for cluster i
     nll = hidden.new_zeros(len(targets), dtype=torch.float32)  # (N,) the clusters' parts
-    for i, (low, high) in enumerate(zip(layer.cutoffs[:-1], layer.cutoffs[1:])):
+    for i, (low, high) in enumerate(bounds):
         rows = ((targets >= low) & (targets < high)).nonzero()[:, 0]  # (n_i,)
         # An empty cluster still runs (on 0 rows): its parameters then get a zero gradient, as
         # DistributedDataParallel needs every parameter to get one on every rank and step.
         head_targets[rows] = shortlist + i
-        cluster_logits = layer.tail[i](hidden.index_select(0, rows)).float()  # (n_i, high - low)
-        nll = nll.index_add(0, rows, cross_entropy(cluster_logits, targets[rows] - low))
-    return nll + cross_entropy(layer.head(hidden).float(), head_targets)
+        logits = cluster_logits(i, hidden.index_select(0, rows))  # (n_i, high - low)
+        nll = nll.index_add(0, rows, cross_entropy(logits, targets[rows] - low))
+    return nll + cross_entropy(head_logits(hidden), head_targets)
 
 
 class _NoContext:

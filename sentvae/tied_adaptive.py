@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .cross_entropy import cross_entropy
+from .cross_entropy import clustered_cross_entropy
 
 
 class TiedAdaptiveSoftmax(nn.Module):
@@ -59,18 +59,11 @@ class TiedAdaptiveSoftmax(nn.Module):
         """-log p(target): hidden (N, H), weight (V, H), targets (N,) -> (N,) float32.
 
         Scores the head for every row and each cluster only for the rows whose target is in it;
-        each logits tensor goes through `cross_entropy` (held once, not three times).
+        each logits tensor is held once, not three times (cross_entropy.py).
         """
-        head_targets = targets.clone()  # (N,) shortlist ids, or shortlist + i for cluster i
-        nll = hidden.new_zeros(len(targets), dtype=torch.float32)  # (N,) the clusters' parts
-        for i, (low, high) in enumerate(self.bounds):
-            rows = ((targets >= low) & (targets < high)).nonzero()[:, 0]  # (n_i,)
-            # An empty cluster still runs (on 0 rows), so that every parameter gets a gradient
-            # on every step (DistributedDataParallel needs one on every rank).
-            head_targets[rows] = self.shortlist_size + i
-            logits = self._cluster_logits(hidden.index_select(0, rows), weight, i)  # (n_i, high - low)
-            nll = nll.index_add(0, rows, cross_entropy(logits, targets[rows] - low))
-        return nll + cross_entropy(self._head_logits(hidden, weight), head_targets)
+        return clustered_cross_entropy(lambda rows: self._head_logits(rows, weight),
+                                       lambda i, rows: self._cluster_logits(rows, weight, i),
+                                       self.bounds, hidden, targets)
 
     def log_prob(self, hidden: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         """Log-probabilities of every word: hidden (R, H), weight (V, H) -> (R, V) float32."""
