@@ -13,7 +13,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "sentvae"
 
 # Left to right: a module may import only modules to its left. `summarize` is a subpackage: its
 # modules form one layer (inside it, only the no-cycle rule applies).
-LAYERS = ["errors", "config", "text", "corpus", "tokenizer", "data", "splits", "noise", "cross_entropy", "model", "objective",
+LAYERS = ["errors", "config", "text", "corpus", "tokenizer", "data", "splits", "noise", "cross_entropy", "tied_adaptive", "model", "objective",
           "prior", "likelihood", "latent", "metrics", "decoding", "checkpoint", "pipeline", "quality", "evaluate", "distributed", "kernel_cache", "step", "run", "signals",
           "train", "plot", "summarize", "cli", "__main__"]
 
