@@ -19,7 +19,10 @@ beam search of width W instead of greedily: a row "<point>+beamW" beside the gre
 `--rerank` the beams of reconstructions and interpolation ends are re-ordered by
 log p(x | z) + log q(z | x) (row "<point>+beamW+re-ranked"; prior samples and the points inside a
 path stay plain beam search). `--refine N` takes the prior samples N times through the autoencoder
-(`sentvae sample --refine`; rows "...+refinedN"). Writes
+(`sentvae sample --refine`; rows "...+refinedN"). `--fusion-weight W` decodes every code with the
+point `language_model` (the decoder without a latent, trained on the same sentences; trained
+first when missing) fused into each step with weight W (`sentvae sample --fusion-lm`; rows
+"...+fusedW"). Writes
 benchmarks/results/rate.json, rate.md and rate.png (reconstruction exact match against sample
 grammaticality, one curve per prior).
 
@@ -121,7 +124,13 @@ POINTS = {  # name -> (title, config overrides)
     "capacity80_nowd_pool_30k_z128": ("target 80, z 128, no word dropout, pooled encoder summary, 30k steps",
                                       [*TARGET80_NOWD, "model.encoder_pooling=true", "train.max_epochs=12",
                                        "model.latent_dim=128"]),
+    # Samples that fail the grammar are codes between the codes of sentences, decoded faithfully
+    # into blends; a language model of the same sentences, fused into each decoding step
+    # (--fusion-weight), knows which words may come next. Not a point of the curve: not evaluated.
+    "language_model": ("language model (fused into decoding with --fusion-weight)",
+                       CAPACITY + ["model.use_latent=false", "model.word_dropout=0"]),
 }
+BUILTIN_LM = "language_model"
 QUICK_STEPS = ["train.max_steps=30", "train.eval_every=15", "train.warmup_steps=5", "train.kl_warmup_steps=10"]
 QUICK = ["train.builtin_train_size=600", "train.builtin_valid_size=100", "train.builtin_test_size=100",
          *QUICK_STEPS]
@@ -214,7 +223,8 @@ def score_point(args, name: str) -> dict:
     run_dir = Path(args.work_dir) / name
     beam = args.beam
     cache = run_dir / ("evaluation" + (f"_beam{beam}" if beam > 1 else "") + ("_rerank" if args.rerank else "")
-                       + (f"_refine{args.refine}" if args.refine else "") + ".json")
+                       + (f"_refine{args.refine}" if args.refine else "")
+                       + (f"_fused{args.fusion_weight:g}" if args.fusion_weight else "") + ".json")
     if cache.is_file() and args.reuse:
         return json.loads(cache.read_text(encoding="utf-8"))
     torch.set_num_threads(args.eval_threads)
@@ -225,6 +235,8 @@ def score_point(args, name: str) -> dict:
         test_file, lm = run_dir / "test.txt", None  # the run's own built-in test split
         test_file.write_text("\n".join(builtin_datasets(train_cfg)["test"]["text"]) + "\n", encoding="utf-8")
     vae = VAEPipeline.from_pretrained(run_dir)
+    if args.fusion_weight:
+        vae.fuse_with(VAEPipeline.from_pretrained(Path(args.work_dir) / BUILTIN_LM), args.fusion_weight)
     split = load_evaluation_split(vae, str(test_file))
     started = time.perf_counter()
     results = evaluate(vae, split, iw_samples=args.iw_samples, seed=args.seed,
@@ -233,6 +245,7 @@ def score_point(args, name: str) -> dict:
                        refine=args.refine)
     results["evaluation_seconds"] = time.perf_counter() - started
     results["training"] = read_run_summary(run_dir)
+    results["fusion_lm_weight"] = args.fusion_weight
     cache.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     return results
 
@@ -240,7 +253,8 @@ def score_point(args, name: str) -> dict:
 def point_row(name: str, results: dict, title: str, date: str, machine: str) -> dict:
     """The figures of one point that the tables and the plots show, with when and where measured.
     A point evaluated with beam-search decoding (--beam) is its own row: "<name>+beamW" (re-ranked:
-    "<name>+beamW+re-ranked"); one with refined prior samples (--refine N) adds "+refinedN"."""
+    "<name>+beamW+re-ranked"); one with refined prior samples (--refine N) adds "+refinedN", one
+    decoded with the language model fused in (--fusion-weight W) "+fusedW"."""
     generation = results["generation"]
     decoding = results.get("reconstruction_decoding", "greedy")
     if decoding != "greedy":
@@ -249,6 +263,9 @@ def point_row(name: str, results: dict, title: str, date: str, machine: str) -> 
     refine = results.get("prior_refine", 0)  # absent from evaluations cached before it existed
     if refine:
         name, title = f"{name}+refined{refine}", f"{title}, samples refined {refine}x"
+    fusion = results.get("fusion_lm_weight", 0)
+    if fusion:
+        name, title = f"{name}+fused{fusion:g}", f"{title}, language model fused (weight {fusion:g})"
     priors = generation["priors"]
     interpolation = generation["interpolation"]
     return {"point": name, "title": title, "measured": date, "machine": machine, "decoding": decoding,
@@ -484,6 +501,9 @@ def main(argv=None) -> int:
     parser.add_argument("--refine", type=int, default=0, metavar="N",
                         help="take the prior samples N times through the autoencoder, as `sentvae sample "
                              "--refine N` does (rows '...+refinedN'; default 0)")
+    parser.add_argument("--fusion-weight", type=float, default=0.0, metavar="W",
+                        help="built-in corpus: decode every code with the point language_model fused in, "
+                             "weight W in [0, 1) (rows '...+fusedW'; default 0: no fusion)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="extra override for every point")
@@ -496,6 +516,10 @@ def main(argv=None) -> int:
         fail("--rerank needs --beam W with W >= 2")
     if args.refine < 0:
         fail(f"--refine takes a number of rounds >= 0, got {args.refine}")
+    if not 0 <= args.fusion_weight < 1:
+        fail(f"--fusion-weight must be in [0, 1), got {args.fusion_weight}")
+    if args.fusion_weight and args.data:
+        fail("--fusion-weight is for the built-in corpus (Yelp has its judge language model instead)")
     if args.data and not all((Path(args.data) / f"{split}.txt").is_file() for split in ("train", "valid", "test")):
         fail(f"{args.data}: needs train.txt, valid.txt and test.txt")
     points = corpus_points(args)
@@ -508,6 +532,8 @@ def main(argv=None) -> int:
         fail(f"unknown points {unknown} (known: {', '.join(points)})")
     if args.data and YELP_LM not in names:
         names.insert(0, YELP_LM)  # the judge of every point's samples
+    if args.fusion_weight and BUILTIN_LM not in names:
+        names.insert(0, BUILTIN_LM)  # fused into every decoding
     if args.quick:
         args.prior_samples, args.interpolation_pairs, args.iw_samples = 50, 5, 5
     name = ("rate_yelp" if args.data else "rate") + ("_quick" if args.quick else "")
@@ -518,7 +544,7 @@ def main(argv=None) -> int:
     machine = machine_label(hardware())
     rows, evaluations = [], {}
     for point in names:
-        if point == YELP_LM:
+        if point in (YELP_LM, BUILTIN_LM):
             continue
         echo(f"{point}: evaluating")
         evaluations[point] = score_point(args, point)

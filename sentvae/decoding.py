@@ -32,6 +32,17 @@ sentence a reconstruction should give back. With `rerank` every hypothesis left 
 the second term being the density that the hypothesis's own posterior puts on the code it was
 decoded from: among sentences the decoder finds likely, the one that encodes back to z wins.
 
+Fusion with a language model (`decode(..., lm=LM, lm_weight=w)`, w > 0): every step chooses from
+the renormalised geometric mixture of the two next-token distributions,
+
+    log p_fused(w | ...) = (1 - lm_weight) log p(w | prefix, z) + lm_weight log p_LM(w | prefix) + const
+
+("shallow fusion", Gulcehre et al. 2015). The language model, trained on the same text, knows
+what a sentence of the corpus may be at every position; a code that lies between the codes of
+real sentences leaves the decoder unsure, and the language model settles those steps toward a
+sentence. `Generation.logprob` stays the decoder's own log p(x | z); beam search ranks by the
+fused log-probability; re-ranking by re-encoding uses the decoder's.
+
 Output. One `Generation` per code, whatever the strategy. A beam result carries its ranking score
 in `extra["score"]`; with n_best > 1 `extra["n_best"]` lists the best n hypotheses of its beam,
 best first (the record's own sentence included), as {"text", "ids", "logprob", "score"}.
@@ -192,11 +203,41 @@ def _words(row: list[int]) -> list[int]:
     return words
 
 
+# --- fusion with a language model ---------------------------------------------------------------
+
+class _Fusion:
+    """A language model decoding in step with the VAE's decoder, one row per decoder row.
+
+    `mix` feeds it the tokens the decoder was fed and returns the fused next-token distribution;
+    `keep` follows the decoder's rows when they leave the batch (greedy, sampling) or are
+    re-ordered (beam search).
+    """
+
+    def __init__(self, lm, rows: int, weight: float):
+        self.lm, self.weight = lm, weight
+        self.hidden = lm.decoder.initial_hidden(None, rows)  # (layers, R, H_lm)
+
+    def mix(self, log_probs: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        """Decoder log-probabilities (R, V) and the tokens just fed (R,) -> fused log-probs (R, V)."""
+        scores, self.hidden = self.lm.decoder.step(tokens, self.hidden, None)
+        lm_log_probs = F.log_softmax(scores.float(), dim=-1)  # (R, V)
+        return F.log_softmax((1.0 - self.weight) * log_probs + self.weight * lm_log_probs, dim=-1)
+
+    def keep(self, rows: torch.Tensor) -> None:
+        """Keep (and order) the language model's rows as the decoder's: rows (R',) indices or mask."""
+        self.hidden = self.hidden[:, rows]
+
+
+def _fusion(lm, rows: int, weight: float) -> _Fusion | None:
+    return _Fusion(lm, rows, weight) if lm is not None else None
+
+
 # --- greedy and sampling ------------------------------------------------------------------------
 
 @torch.no_grad()
 def _decode_stepwise(model, z: torch.Tensor | None, batch: int, opts: DecodingOptions,
-                     generator: torch.Generator | None) -> tuple[list[list[int]], list[float]]:
+                     generator: torch.Generator | None, lm=None,
+                     lm_weight: float = 0.0) -> tuple[list[list[int]], list[float]]:
     """Greedy decoding or sampling of `batch` rows -> word ids per row, log-probability per row.
 
     A row that has produced <eos> leaves the batch: every step runs the decoder (and the
@@ -210,10 +251,12 @@ def _decode_stepwise(model, z: torch.Tensor | None, batch: int, opts: DecodingOp
     tokens = torch.full((batch,), BOS_ID, dtype=torch.long, device=device)  # (A,)
     generated = torch.full((batch, opts.max_length + 1), PAD_ID, dtype=torch.long, device=device)
     logprob = torch.zeros(batch, device=device)
+    fusion = _fusion(lm, batch, lm_weight)
     for t in range(opts.max_length + 1):
         scores, hidden = decoder.step(tokens, hidden, codes)  # logits, or log-probs (adaptive softmax)
         log_probs = F.log_softmax(scores.float(), dim=-1)  # (A, V)
-        allowed = _allowed(log_probs, generated[live, :t], opts)
+        choices = log_probs if fusion is None else fusion.mix(log_probs, tokens)  # (A, V)
+        allowed = _allowed(choices, generated[live, :t], opts)
         next_tokens = allowed.argmax(-1) if opts.strategy == "greedy" else _draw(allowed, opts, generator)
         logprob[live] += log_probs.gather(1, next_tokens.unsqueeze(1))[:, 0]
         generated[live, t] = next_tokens
@@ -223,6 +266,8 @@ def _decode_stepwise(model, z: torch.Tensor | None, batch: int, opts: DecodingOp
                 break
             live, tokens, hidden = live[going], next_tokens[going], hidden[:, going]
             codes = None if codes is None else codes[going]
+            if fusion is not None:
+                fusion.keep(going)
         else:
             tokens = next_tokens
     return [_words(row) for row in generated.tolist()], logprob.tolist()
@@ -251,14 +296,15 @@ def _settled(score: torch.Tensor, logprob: torch.Tensor, finished: torch.Tensor,
 
 
 @torch.no_grad()
-def _beam_search(model, z: torch.Tensor | None, batch: int,
-                 opts: DecodingOptions) -> list[list[tuple[list[int], float, float]]]:
+def _beam_search(model, z: torch.Tensor | None, batch: int, opts: DecodingOptions,
+                 lm=None, lm_weight: float = 0.0) -> list[list[tuple[list[int], float, float]]]:
     """Beam search for `batch` codes -> per code, its n_best (word ids, logprob, score), best first.
 
     The beam of a code always holds W hypotheses sorted by score. A finished hypothesis stays in
     its beam with its score frozen (its only continuation is <pad>) and competes with the live
     ones, so finished hypotheses of every length are ranked together. Fewer than n_best come
-    back only when fewer sentences exist (a tiny vocabulary and max_length).
+    back only when fewer sentences exist (a tiny vocabulary and max_length). With fusion the
+    beams are ranked by the fused log-probability (`ranked`) and logprob is the decoder's.
     """
     decoder, device, width = model.decoder, model.device, opts.beam
     rows = batch * width
@@ -269,15 +315,18 @@ def _beam_search(model, z: torch.Tensor | None, batch: int,
     finished = torch.zeros(rows, dtype=torch.bool, device=device)
     logprob = torch.zeros(batch, width, device=device)
     logprob[:, 1:] = NEG_INF  # the W beams start as copies of one: keep only beam 0 alive
-    logprob = logprob.view(-1)  # (B*W,) raw log-probability
-    score = logprob.clone()  # (B*W,) ranking score, logprob / lp(len)
+    logprob = logprob.view(-1)  # (B*W,) raw log-probability under the decoder
+    ranked = logprob.clone()  # (B*W,) the log-probability beams are ranked by (fused, with fusion)
+    score = logprob.clone()  # (B*W,) ranking score, ranked / lp(len)
     first_row = torch.arange(batch, device=device).unsqueeze(1) * width  # (B, 1)
+    fusion = _fusion(lm, rows, lm_weight)
     for step in range(opts.max_length + 1):
         scores, hidden = decoder.step(tokens, hidden, codes)
         log_probs = F.log_softmax(scores.float(), dim=-1)  # (B*W, V)
+        choices = log_probs if fusion is None else fusion.mix(log_probs, tokens)  # (B*W, V)
         vocab = log_probs.size(1)
-        allowed = _allowed(log_probs, prefix, opts)
-        candidates = (logprob.unsqueeze(1) + allowed) / length_penalty(step + 1, opts.alpha)  # (B*W, V)
+        allowed = _allowed(choices, prefix, opts)
+        candidates = (ranked.unsqueeze(1) + allowed) / length_penalty(step + 1, opts.alpha)  # (B*W, V)
         frozen = torch.full_like(candidates, NEG_INF)
         frozen[:, PAD_ID] = score
         candidates = torch.where(finished.unsqueeze(1), frozen, candidates)
@@ -287,11 +336,15 @@ def _beam_search(model, z: torch.Tensor | None, batch: int,
         was_finished = finished[source]
         step_logprob = log_probs[source, next_tokens].masked_fill(was_finished, 0.0)
         logprob = logprob[source] + step_logprob
+        ranked = logprob if fusion is None else \
+            ranked[source] + choices[source, next_tokens].masked_fill(was_finished, 0.0)
         score = best.view(-1)
         finished = was_finished | (next_tokens == EOS_ID)
         hidden = hidden[:, source]
+        if fusion is not None:
+            fusion.keep(source)
         prefix = torch.cat([prefix[source], next_tokens.unsqueeze(1)], dim=1)
-        if _settled(score.view(batch, width), logprob.view(batch, width),
+        if _settled(score.view(batch, width), ranked.view(batch, width),
                     finished.view(batch, width), opts):
             break
         tokens = next_tokens
@@ -332,12 +385,15 @@ def _rerank_by_encoding(model, z: torch.Tensor, found: list[list[tuple[list[int]
 # --- the public entry points --------------------------------------------------------------------
 
 def decode(model, z: torch.Tensor | None, tokenizer, options: DecodingOptions | None = None,
-           n: int | None = None, seed: int | None = None, batch_size: int = 256) -> list[Generation]:
+           n: int | None = None, seed: int | None = None, batch_size: int = 256,
+           lm=None, lm_weight: float = 0.0) -> list[Generation]:
     """Decode latent codes z (B, Z), or `n` sentences of a model without a latent code.
 
     `options` as in `DecodingOptions` (see the module docstring; its `max_length` None becomes the
     model's); `batch_size` codes are decoded at a time (beam search runs batch_size * beam decoder
-    rows). Returns one `Generation` per code.
+    rows). `lm`: a language model (a `SentenceVAE` without a latent, same vocabulary) fused into
+    every step with weight `lm_weight` in [0, 1) (module docstring; at weight 0 it is not run).
+    Returns one `Generation` per code.
     """
     opts = options or DecodingOptions()
     if opts.max_length is None:
@@ -348,10 +404,13 @@ def decode(model, z: torch.Tensor | None, tokenizer, options: DecodingOptions | 
         raise ArgumentError("re-ranking by re-encoding needs a VAE's latent codes (this is a language model)")
     if batch_size < 1:
         raise ArgumentError(f"batch size must be >= 1, got {batch_size}")
+    lm = _fusion_model(model, lm, lm_weight)
     total = z.size(0) if z is not None else n
     generator = torch.Generator().manual_seed(seed) if seed is not None else None
-    was_training = model.training
+    was_training = model.training, lm is not None and lm.training
     model.eval()
+    if lm is not None:
+        lm.eval()
     results = []
     try:
         for start in range(0, total, batch_size):
@@ -360,18 +419,39 @@ def decode(model, z: torch.Tensor | None, tokenizer, options: DecodingOptions | 
             codes = [None] * size if chunk is None else chunk.tolist()
             if opts.strategy == "beam":
                 search = replace(opts, n_best=opts.beam) if opts.rerank else opts  # keep the whole beam
-                found = _beam_search(model, chunk, size, search)
+                found = _beam_search(model, chunk, size, search, lm, lm_weight)
                 if opts.rerank:
                     found = _rerank_by_encoding(model, chunk, found, opts.n_best)
                 for code, hypotheses in zip(codes, found):
                     results.append(_beam_generation(hypotheses, code, tokenizer, opts))
             else:
-                sequences, logprobs = _decode_stepwise(model, chunk, size, opts, generator)
+                sequences, logprobs = _decode_stepwise(model, chunk, size, opts, generator, lm, lm_weight)
                 for code, ids, logprob in zip(codes, sequences, logprobs):
                     results.append(Generation(tokenizer.decode(ids), ids, logprob, opts.strategy, code))
     finally:
-        model.train(was_training)
+        model.train(was_training[0])
+        if lm is not None:
+            lm.train(was_training[1])
     return results
+
+
+def _fusion_model(model, lm, weight: float):
+    """The language model to fuse with, checked; None when `weight` is 0."""
+    if not 0.0 <= weight < 1.0:
+        raise ArgumentError(f"the language model's weight must be in [0, 1), got {weight}")
+    if weight == 0:
+        return None
+    if lm is None:
+        raise ArgumentError(f"a language model weight of {weight} needs a language model to fuse with")
+    if lm.encoder is not None:
+        raise ArgumentError("the model to fuse with must be a language model (latent_dim 0 / use_latent "
+                            "false), not a VAE")
+    if lm.cfg.vocab_size != model.cfg.vocab_size:
+        raise ArgumentError(f"the language model has {lm.cfg.vocab_size} tokens but the model "
+                            f"{model.cfg.vocab_size}: they must share one vocabulary")
+    if lm.device != model.device:
+        raise ArgumentError(f"the language model is on {lm.device} but the model on {model.device}")
+    return lm
 
 
 def _beam_generation(hypotheses, code, tokenizer, opts: DecodingOptions) -> Generation:

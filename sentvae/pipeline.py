@@ -47,6 +47,8 @@ class VAEPipeline:
         self.model = model
         self.tokenizer = tokenizer
         self.prior = prior
+        self.language_model: SentenceVAE | None = None  # fused into every decoding (`fuse_with`)
+        self.lm_weight = 0.0
 
     @property
     def cfg(self):
@@ -67,6 +69,26 @@ class VAEPipeline:
         save_checkpoint(directory, self.model, self.tokenizer, train_config=train_config)
         if self.prior is not None:
             save_prior(directory, self.prior)
+
+    def fuse_with(self, lm: "VAEPipeline | None", weight: float = 0.3) -> "VAEPipeline":
+        """Decode from now on with the language model `lm` fused into every step with `weight`
+        in [0, 1) (decoding.py, "Fusion"): every method that decodes (sample, reconstruct,
+        interpolate, ...) then chooses each token from (1 - weight) log p(w | prefix, z) + weight
+        log p_LM(w | prefix). `lm` is a model without a latent trained with the same vocabulary;
+        None turns fusion off. Returns self."""
+        if lm is None:
+            self.language_model, self.lm_weight = None, 0.0
+            return self
+        if not 0.0 <= weight < 1.0:
+            raise ArgumentError(f"the language model's weight must be in [0, 1), got {weight}")
+        if lm.cfg.has_latent:
+            raise ArgumentError("the model to fuse with must be a language model (latent_dim 0 / "
+                                "use_latent false), not a VAE")
+        if lm.tokenizer.hf.get_vocab() != self.tokenizer.hf.get_vocab():
+            raise ArgumentError("the language model's vocabulary is not the model's: train it on the same "
+                                "data with the same tokenizer settings")
+        self.language_model, self.lm_weight = lm.model, weight
+        return self
 
     # --- text -> codes ----------------------------------------------------------------------
     @torch.no_grad()
@@ -102,7 +124,8 @@ class VAEPipeline:
                  n: int | None = None, seed: int | None = None,
                  batch_size: int = 256) -> list[Generation]:
         """Decode latent codes z (B, Z) (or `n` sentences of a language model) into records."""
-        return decode(self.model, z, self.tokenizer, options, n=n, seed=seed, batch_size=batch_size)
+        return decode(self.model, z, self.tokenizer, options, n=n, seed=seed, batch_size=batch_size,
+                      lm=self.language_model, lm_weight=self.lm_weight)
 
     def decode(self, z: torch.Tensor, options: DecodingOptions | None = None,
                seed: int | None = None) -> list[str]:

@@ -360,6 +360,16 @@ def test_rate_benchmark_scores_each_point_and_update_keeps_the_other_rows(tmp_pa
     assert (tmp_path / "work" / "beta1" / "evaluation_refine1.json").is_file()
     refused = run("rate.py", options + ["--points", "beta1", "--reuse", "--refine", "-1"])
     assert refused.returncode == 2 and "--refine takes" in refused.stderr
+    # decoded with the corpus's language model fused in: the model trained first, then a row of its own
+    result = run("rate.py", options + ["--points", "beta1", "--update", "--reuse", "--fusion-weight", "0.5"])
+    assert result.returncode == 0, result.stderr[-2000:]
+    sixth = {row["point"]: row for row in json.loads((tmp_path / "results" / "rate_quick.json").read_text())["points"]}
+    assert "language model fused (weight 0.5)" in sixth["beta1+fused0.5"]["title"]
+    assert sixth["beta1"] == first["points"][0] and "language_model" not in sixth
+    assert (tmp_path / "work" / "language_model" / "summary.json").is_file()
+    assert (tmp_path / "work" / "beta1" / "evaluation_fused0.5.json").is_file()
+    refused = run("rate.py", options + ["--points", "beta1", "--reuse", "--fusion-weight", "1"])
+    assert refused.returncode == 2 and "--fusion-weight must be in [0, 1)" in refused.stderr
 
 
 def test_rate_benchmark_on_a_corpus_judges_the_samples_with_a_language_model(tmp_path):

@@ -9,7 +9,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..errors import SentvaeError
-from .common import add_encoding_errors, add_model_options, add_prior_draw_options, load_pipeline
+from .common import (add_encoding_errors, add_fusion_options, add_model_options, add_prior_draw_options,
+                     load_pipeline)
 
 
 def cmd_summarize(args) -> int:
@@ -122,6 +123,8 @@ def cmd_evaluate(args) -> int:
                        interpolation_pairs=args.interpolation_pairs, beam=args.beam, rerank=args.rerank,
                        z_scale=args.z_scale, refine=args.refine, echo=lambda line: print(line, file=sys.stderr))
     results.update(model=args.model, data=args.data)
+    if vae.language_model is not None:  # every code was decoded with this language model fused in
+        results.update(fusion_lm=args.fusion_lm, fusion_lm_weight=vae.lm_weight)
     print(format_table(results))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
@@ -230,6 +233,7 @@ def add_parsers(sub) -> None:
                         "log p(x | z) + log q(z | x), the sentence that encodes back to its code "
                         "first (prior samples stay plain beam search)")
     add_prior_draw_options(p)  # as `sentvae sample` draws them; the NLLs stay under the priors as they are
+    add_fusion_options(p)  # decodes every code with a language model fused in; not the --lm that scores
     p.add_argument("--max-sentences", type=int, metavar="N", help="evaluate only the first N sentences")
     p.add_argument("--long-sentences", choices=("keep", "truncate"), default="keep",
                    help="sentences over the model's max_length: score whole (default) or truncate")

@@ -7,6 +7,8 @@ import json
 
 from ..errors import ArgumentError
 
+DEFAULT_LM_WEIGHT = 0.3  # --lm-weight with --fusion-lm
+
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-m", "--model", required=True,
@@ -47,6 +49,16 @@ def add_decoding_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--seed", type=int, default=None, help="random seed (reproducible output)")
     group.add_argument("--format", choices=("text", "jsonl"), default="text",
                        help="plain lines, or one JSON object per output")
+    add_fusion_options(group)
+
+
+def add_fusion_options(parser) -> None:
+    """--fusion-lm and --lm-weight: a language model fused into every decoding step."""
+    parser.add_argument("--fusion-lm", metavar="CKPT",
+                        help="a language model (latent_dim 0, same vocabulary) fused into every decoding "
+                             "step: tokens are chosen from (1 - W) log p(w | z) + W log p_LM(w) (README)")
+    parser.add_argument("--lm-weight", type=float, default=None, metavar="W",
+                        help=f"with --fusion-lm: its weight W in [0, 1) (default {DEFAULT_LM_WEIGHT})")
 
 
 _STRATEGY_FLAGS = {"sample": ("temperature", "top_k", "top_p"), "beam": ("beam", "alpha", "n_best", "rerank")}
@@ -70,10 +82,28 @@ def decoding_options(args):
 
 
 def load_pipeline(args):
-    """The checkpoint of `-m` as a `VAEPipeline` (main() has checked it before torch loads)."""
+    """The checkpoint of `-m` as a `VAEPipeline` (main() has checked it before torch loads), fused
+    with the language model of --fusion-lm when the command has that option and it is given."""
     from ..pipeline import VAEPipeline
 
-    return VAEPipeline.from_pretrained(args.model, device=args.device)
+    fusion_lm, weight = getattr(args, "fusion_lm", None), getattr(args, "lm_weight", None)
+    if weight is not None and fusion_lm is None:
+        raise ArgumentError("--lm-weight needs --fusion-lm CKPT")
+    weight = DEFAULT_LM_WEIGHT if weight is None else weight
+    if not 0.0 <= weight < 1.0:
+        raise ArgumentError(f"--lm-weight must be in [0, 1), got {weight}")
+    if fusion_lm is not None:
+        from ..checkpoint import check_checkpoint
+
+        check_checkpoint(fusion_lm)
+    vae = VAEPipeline.from_pretrained(args.model, device=args.device)
+    if fusion_lm is not None:
+        lm = VAEPipeline.from_pretrained(fusion_lm, device=args.device)
+        try:
+            vae.fuse_with(lm, weight)
+        except ArgumentError as exc:
+            raise ArgumentError(f"--fusion-lm {fusion_lm}: {exc}") from None
+    return vae
 
 
 def emit(results, fmt: str, text_line) -> None:
