@@ -41,7 +41,9 @@ the renormalised geometric mixture of the two next-token distributions,
 what a sentence of the corpus may be at every position; a code that lies between the codes of
 real sentences leaves the decoder unsure, and the language model settles those steps toward a
 sentence. `Generation.logprob` stays the decoder's own log p(x | z); beam search ranks by the
-fused log-probability; re-ranking by re-encoding uses the decoder's.
+fused log-probability; re-ranking by re-encoding uses the decoder's. (`VAEPipeline.fuse_with`
+fuses a language model into the decoding of codes that are no given sentence's: prior samples
+and the points inside an interpolation; the codes of given sentences are decoded by the VAE alone.)
 
 Output. One `Generation` per code, whatever the strategy. A beam result carries its ranking score
 in `extra["score"]`; with n_best > 1 `extra["n_best"]` lists the best n hypotheses of its beam,

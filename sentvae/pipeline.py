@@ -70,12 +70,15 @@ class VAEPipeline:
         if self.prior is not None:
             save_prior(directory, self.prior)
 
-    def fuse_with(self, lm: "VAEPipeline | None", weight: float = 0.3) -> "VAEPipeline":
+    def fuse_with(self, lm: "VAEPipeline | None", weight: float = 0.5) -> "VAEPipeline":
         """Decode from now on with the language model `lm` fused into every step with `weight`
-        in [0, 1) (decoding.py, "Fusion"): every method that decodes (sample, reconstruct,
-        interpolate, ...) then chooses each token from (1 - weight) log p(w | prefix, z) + weight
-        log p_LM(w | prefix). `lm` is a model without a latent trained with the same vocabulary;
-        None turns fusion off. Returns self."""
+        in [0, 1) (decoding.py, "Fusion"): each token is chosen from (1 - weight) log p(w |
+        prefix, z) + weight log p_LM(w | prefix) for every code that is not a given sentence's
+        (`sample`, `generate`, `decode`, the points of `interpolate` between its ends). The codes
+        of given sentences (`reconstruct`, an interpolation's two ends) are still decoded by the
+        VAE alone: there the code says which sentence it is, and the language model would only
+        pull it toward a likelier one (README, rate section). `lm` is a model without a latent
+        trained with the same vocabulary; None turns fusion off. Returns self."""
         if lm is None:
             self.language_model, self.lm_weight = None, 0.0
             return self
@@ -122,10 +125,15 @@ class VAEPipeline:
     # --- codes -> text ----------------------------------------------------------------------
     def generate(self, z: torch.Tensor | None, options: DecodingOptions | None = None,
                  n: int | None = None, seed: int | None = None,
-                 batch_size: int = 256) -> list[Generation]:
-        """Decode latent codes z (B, Z) (or `n` sentences of a language model) into records."""
+                 batch_size: int = 256, fused: bool = True) -> list[Generation]:
+        """Decode latent codes z (B, Z) (or `n` sentences of a language model) into records.
+
+        `fused`: with the language model of `fuse_with`, when there is one. The codes of given
+        sentences (`reconstruct`, the ends of `interpolate`) are decoded with `fused=False`.
+        """
+        lm = self.language_model if fused else None
         return decode(self.model, z, self.tokenizer, options, n=n, seed=seed, batch_size=batch_size,
-                      lm=self.language_model, lm_weight=self.lm_weight)
+                      lm=lm, lm_weight=self.lm_weight if lm is not None else 0.0)
 
     def decode(self, z: torch.Tensor, options: DecodingOptions | None = None,
                seed: int | None = None) -> list[str]:
@@ -207,7 +215,7 @@ class VAEPipeline:
         if sample_z:
             noise = torch.randn(mu.shape, generator=_generator(seed)).to(mu.device)
             z = mu + noise * torch.exp(0.5 * logvar)
-        results = self.generate(z, options, seed=seed)
+        results = self.generate(z, options, seed=seed, fused=False)
         for result, text in zip(results, texts):
             result.source = text
         return results
@@ -234,19 +242,19 @@ class VAEPipeline:
                 raise ArgumentError("interpolation needs two sentences (or prior=True)")
             ends, _ = self.encode([first, second])  # (2, Z) posterior means
         points = path(ends[0].cpu(), ends[1].cpu(), steps, method)  # (steps, Z)
-        if options is not None and options.rerank:
+        reranked = options is not None and options.rerank
+        if prior or not (reranked or self.language_model is not None):
             # Re-ranking by re-encoding looks for the sentence that encodes back to its code: the
             # ends of a path between two sentences have one, the points between them (and prior
-            # codes) do not, and re-ranked they read worse (README, rate section). So only the
-            # ends of a path between sentences are re-ranked.
-            plain = replace(options, rerank=False)
-            if prior:
-                results = self.generate(points, plain, seed=seed)
-            else:
-                first_end, last_end = self.generate(points[[0, -1]], options, seed=seed)
-                results = [first_end, *self.generate(points[1:-1], plain, seed=seed), last_end]
+            # codes) do not, and re-ranked they read worse (README, rate section). A fused
+            # language model is for the codes of no sentence. So the ends of a path between
+            # sentences are decoded as reconstructions (re-ranked, not fused), the rest plainly.
+            results = self.generate(points, replace(options, rerank=False) if reranked else options, seed=seed)
         else:
-            results = self.generate(points, options, seed=seed)
+            first_end, last_end = self.generate(points[[0, -1]], options, seed=seed, fused=False)
+            inside = self.generate(points[1:-1], replace(options, rerank=False) if reranked else options,
+                                   seed=seed)
+            results = [first_end, *inside, last_end]
         for i, result in enumerate(results):
             result.position = i / (steps - 1)
         if unique:

@@ -83,7 +83,8 @@ def reconstruction_bleu(vae: VAEPipeline, split: EncodedSplit, posterior: tuple 
     references = [vae.tokenizer.decode(ids) for ids in split.batch_ids(order)]
     longest = int(split.lengths.max())
     options = code_decoding(beam, max_length=max(longest, vae.cfg.max_length), rerank=rerank)
-    generations = vae.generate(mu[torch.from_numpy(order)], options, batch_size=max(1, batch_size // beam))
+    generations = vae.generate(mu[torch.from_numpy(order)], options, batch_size=max(1, batch_size // beam),
+                               fused=False)  # the codes of given sentences: the VAE alone
     hypotheses = [g.text for g in generations]
     sacrebleu_logger = logging.getLogger("sacrebleu")
     level = sacrebleu_logger.level

@@ -57,3 +57,17 @@ def trained_vae(trained_run):
     from sentvae.pipeline import VAEPipeline
 
     return VAEPipeline.from_pretrained(trained_run)
+
+
+@pytest.fixture(scope="session")
+def trained_lm(tmp_path_factory):
+    """The run directory of a tiny language model trained 60 steps on the built-in corpus that
+    `trained` was trained on (the same sentences, so the same word vocabulary): what
+    `--fusion-lm` fuses into decoding."""
+    from sentvae.train import train
+
+    out = tmp_path_factory.mktemp("tiny-lm")
+    model_cfg, train_cfg = tiny_configs(out, "train.max_steps=60", "model.use_latent=false",
+                                        "model.word_dropout=0.0")
+    train(model_cfg, train_cfg, progress=False, echo=lambda *a, **k: None)
+    return out

@@ -154,8 +154,11 @@ def test_the_demo_trains_then_shows_samples_reconstructions_and_an_interpolation
     from sentvae.decoding import DecodingOptions
     from sentvae.pipeline import VAEPipeline
 
-    samples = VAEPipeline.from_pretrained(tmp_path / "demo").sample(1000, DecodingOptions("beam", beam=5), seed=0,
-                                                                    refine=1)
+    assert "every sentence below is decoded with the language model fused in (weight 0.5" in out
+    language_model = VAEPipeline.from_pretrained(tmp_path / "demo_lm")  # trained on the same sentences
+    assert not language_model.cfg.has_latent
+    vae = VAEPipeline.from_pretrained(tmp_path / "demo").fuse_with(language_model, 0.5)
+    samples = vae.sample(1000, DecodingOptions("beam", beam=5), seed=0, refine=1)
     share = sum(is_grammatical(s.text) for s in samples) / 1000
     assert f"grammatical: {100 * share:.1f}% of 1,000 prior samples" in out
     rebuilt = [line for line in out.splitlines() if line.startswith(("  same  ", "  DIFF  "))]

@@ -18,8 +18,6 @@ from sentvae.model import SentenceVAE
 from sentvae.pipeline import VAEPipeline
 from sentvae.tokenizer import BOS_ID, EOS_ID, UNK_ID, TextTokenizer
 
-from conftest import tiny_configs
-
 TOY_WORDS = (UNK_ID, 4, 5, 6)  # everything a toy sentence can contain (<unk> is a word here)
 
 
@@ -148,35 +146,31 @@ def test_a_bad_language_model_or_weight_is_refused(toy_pair, make_lm, weight, me
 
 # --- a trained language model: the pipeline and the commands -----------------------------------
 
-@pytest.fixture(scope="module")
-def trained_lm(tmp_path_factory):
-    """A tiny language model trained 60 steps on the built-in corpus the tiny VAE was trained on
-    (the same sentences, so the same word vocabulary)."""
-    from sentvae.train import train
-
-    out = tmp_path_factory.mktemp("tiny-lm")
-    model_cfg, train_cfg = tiny_configs(out, "train.max_steps=60", "model.use_latent=false",
-                                        "model.word_dropout=0.0")
-    train(model_cfg, train_cfg, progress=False, echo=lambda *a, **k: None)
-    return out
-
-
-def test_the_pipeline_decodes_every_way_with_the_language_model(trained_vae, trained_lm):
+def test_the_pipeline_fuses_the_codes_of_no_sentence_and_reconstructs_with_the_vae_alone(trained_vae, trained_lm):
     lm = VAEPipeline.from_pretrained(trained_lm)
     vae = VAEPipeline(trained_vae.model, trained_vae.tokenizer, trained_vae.prior)
     sentences = ["the dog sees a cat .", "did the cats sleep ?"]
-    plain = ([g.text for g in vae.sample(30, seed=0)], [g.text for g in vae.reconstruct(sentences)])
+    plain_samples = [g.text for g in vae.sample(30, seed=0)]
+    plain_rebuilt = [g.text for g in vae.reconstruct(sentences)]
+    plain_path = [g.text for g in vae.interpolate(*sentences, steps=5)]
     vae.fuse_with(lm, 0.9)
     samples = vae.sample(30, seed=0)
-    fused = ([g.text for g in samples], [g.text for g in vae.reconstruct(sentences)])
-    assert fused[0] != plain[0]
-    model = trained_vae.model
+    assert [g.text for g in samples] != plain_samples
     z = torch.tensor([g.z for g in samples])
-    expected = decode(model, z, vae.tokenizer, DecodingOptions(), lm=lm.model, lm_weight=0.9)
-    assert fused[0] == [g.text for g in expected]
-    assert len(vae.interpolate(*sentences, steps=4)) == 4
+    expected = decode(trained_vae.model, z, vae.tokenizer, DecodingOptions(), lm=lm.model, lm_weight=0.9)
+    assert [g.text for g in samples] == [g.text for g in expected]
+    assert [g.text for g in vae.reconstruct(sentences)] == plain_rebuilt  # given sentences: the VAE alone
+    for options in (DecodingOptions(), DecodingOptions("beam", beam=3, rerank=True)):
+        fused_path = vae.interpolate(*sentences, steps=5, options=options)
+        ends = vae.reconstruct(sentences, options)
+        assert [fused_path[0].text, fused_path[-1].text] == [g.text for g in ends]
+        inside = torch.tensor([g.z for g in fused_path[1:-1]])
+        plain_inside = DecodingOptions("beam", beam=3) if options.rerank else options
+        expected = decode(trained_vae.model, inside, vae.tokenizer, plain_inside, lm=lm.model, lm_weight=0.9)
+        assert [g.text for g in fused_path[1:-1]] == [g.text for g in expected]
     vae.fuse_with(None)
-    assert ([g.text for g in vae.sample(30, seed=0)], [g.text for g in vae.reconstruct(sentences)]) == plain
+    assert [g.text for g in vae.sample(30, seed=0)] == plain_samples
+    assert [g.text for g in vae.interpolate(*sentences, steps=5)] == plain_path
 
 
 def test_the_pipeline_refuses_a_language_model_of_another_vocabulary(trained_vae):
@@ -200,12 +194,18 @@ def test_the_commands_take_a_fused_language_model(trained_run, trained_lm, capsy
     assert len(capsys.readouterr().out.splitlines()) == 3
     data = tmp_path / "test.txt"
     data.write_text("the dog sees a cat .\ndid the cats sleep ?\n", encoding="utf-8")
-    report = tmp_path / "evaluation.json"
-    assert main(["evaluate", "-m", str(trained_run), "--data", str(data), "--iw-samples", "2",
-                 "--prior-samples", "10", "--interpolation-pairs", "2", "--fusion-lm", str(trained_lm),
-                 "--json", str(report)]) == 0
-    results = json.loads(report.read_text())
-    assert results["fusion_lm"] == str(trained_lm) and results["fusion_lm_weight"] == 0.3
+    evaluate = ["evaluate", "-m", str(trained_run), "--data", str(data), "--iw-samples", "2",
+                "--prior-samples", "10", "--interpolation-pairs", "2"]
+    assert main([*evaluate, "--json", str(tmp_path / "plain.json")]) == 0
+    assert main([*evaluate, "--fusion-lm", str(trained_lm), "--json", str(tmp_path / "fused.json")]) == 0
+    plain, fused = (json.loads((tmp_path / f"{name}.json").read_text()) for name in ("plain", "fused"))
+    assert fused["fusion_lm"] == str(trained_lm) and fused["fusion_lm_weight"] == 0.5  # the default weight
+    assert "fusion_lm" not in plain
+    assert fused["reconstruction_bleu"] == plain["reconstruction_bleu"]  # given sentences: the VAE alone
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exited:  # argparse's one-line usage error
+        main(["reconstruct", "-m", str(trained_run), "the dog sees a cat .", "--fusion-lm", str(trained_lm)])
+    assert exited.value.code == 2 and "unrecognized arguments: --fusion-lm" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("extra,message", [

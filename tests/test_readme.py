@@ -14,10 +14,11 @@ def _python_api_snippet() -> str:
     return re.search(r"```python\n(.*?)```", section, re.DOTALL).group(1)
 
 
-def test_the_python_api_snippet_runs(trained_run, tmp_path, monkeypatch, capsys):
+def test_the_python_api_snippet_runs(trained_run, trained_lm, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     code = _python_api_snippet().replace('"runs/demo"', repr(str(trained_run)))
-    assert str(trained_run) in code  # the snippet loads the run it names
+    code = code.replace('"runs/demo_lm"', repr(str(trained_lm)))
+    assert str(trained_run) in code and str(trained_lm) in code  # the snippet loads the runs it names
     exec(compile(code, "README.md", "exec"), {})
     printed = capsys.readouterr().out.splitlines()
     assert len(printed) == 5 + 6  # five samples, six interpolation points

@@ -7,7 +7,7 @@ import json
 
 from ..errors import ArgumentError
 
-DEFAULT_LM_WEIGHT = 0.3  # --lm-weight with --fusion-lm
+DEFAULT_LM_WEIGHT = 0.5  # --lm-weight with --fusion-lm: chosen on the built-in validation split (README)
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -27,7 +27,9 @@ def add_prior_draw_options(parser: argparse.ArgumentParser) -> None:
                              "code again (default 0; 1 makes more of them sentences of the corpus, README)")
 
 
-def add_decoding_options(parser: argparse.ArgumentParser) -> None:
+def add_decoding_options(parser: argparse.ArgumentParser, fusion: bool = True) -> None:
+    """The decoding flags; `fusion`: also --fusion-lm / --lm-weight (not for `reconstruct`: the
+    codes of given sentences are decoded by the VAE alone, `VAEPipeline.fuse_with`)."""
     group = parser.add_argument_group("decoding")
     group.add_argument("--strategy", choices=("greedy", "sample", "beam"), default=None,
                        help="decoding strategy (default: greedy, or the one the flags below imply)")
@@ -49,14 +51,17 @@ def add_decoding_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--seed", type=int, default=None, help="random seed (reproducible output)")
     group.add_argument("--format", choices=("text", "jsonl"), default="text",
                        help="plain lines, or one JSON object per output")
-    add_fusion_options(group)
+    if fusion:
+        add_fusion_options(group)
 
 
 def add_fusion_options(parser) -> None:
     """--fusion-lm and --lm-weight: a language model fused into every decoding step."""
     parser.add_argument("--fusion-lm", metavar="CKPT",
                         help="a language model (latent_dim 0, same vocabulary) fused into every decoding "
-                             "step: tokens are chosen from (1 - W) log p(w | z) + W log p_LM(w) (README)")
+                             "step of codes that are not a given sentence's (samples, the points of an "
+                             "interpolation between its ends): tokens are chosen from (1 - W) log p(w | z) "
+                             "+ W log p_LM(w) (README)")
     parser.add_argument("--lm-weight", type=float, default=None, metavar="W",
                         help=f"with --fusion-lm: its weight W in [0, 1) (default {DEFAULT_LM_WEIGHT})")
 

@@ -70,7 +70,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--input", help="file with one sentence per line (also prints BLEU and exact match)")
     p.add_argument("--sample-z", action="store_true", help="decode a posterior sample, not the mean")
     add_encoding_errors(p)
-    add_decoding_options(p)
+    add_decoding_options(p, fusion=False)
     p.set_defaults(func=cmd_reconstruct)
     p = sub.add_parser("interpolate", help="walk the latent space between two sentences")
     add_model_options(p)
