@@ -19,6 +19,9 @@ What it measures (every draw is seeded by --seed, default 0):
   whole training split word for word;
 - decoding throughput in sentences/s of greedy, sampling and beam search (width 5) at batch 64:
   256 prior codes per repetition (4 batches), one warm-up, median of --repeats repetitions.
+With `--fusion-lm LM_CKPT` every prior sample and every point inside an interpolation is decoded
+with that language model fused in (weight --lm-weight, `VAEPipeline.fuse_with`), as `sentvae demo`
+decodes them with the language model it trains; the throughput then includes the language model.
 Goals: at least 90% grammatical for both the prior samples and the interpolation points.
 """
 
@@ -112,6 +115,8 @@ def speed_lines(payload: dict) -> list[str]:
 
 def measure(args) -> dict:
     model = VAEPipeline.from_pretrained(args.model)
+    if args.fusion_lm:
+        model.fuse_with(VAEPipeline.from_pretrained(args.fusion_lm), args.lm_weight)
     train_cfg = run_train_config(args.model)
     seed = train_cfg.seed
     started = time.perf_counter()
@@ -146,6 +151,8 @@ def measure(args) -> dict:
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "command": "python " + shlex.join([os.path.relpath(sys.argv[0]), *sys.argv[1:]]),
         "model": str(resolve_checkpoint(args.model)), "run_seed": seed, "seed": args.seed,
+        "fusion": ({"lm": str(resolve_checkpoint(args.fusion_lm)), "weight": args.lm_weight}
+                   if args.fusion_lm else None),
         "settings": {"prior_samples": 1000, "interpolations": args.pairs, "steps": args.steps,
                      "interpolation_method": "linear", "test_sentences": f"splits(seed={seed + 1})['test'][:1000]",
                      "real_sentences": f"splits(seed={seed})['train'][:1000]"},
@@ -167,7 +174,10 @@ def markdown(payload: dict) -> str:
     g, d = payload["grammatical"], payload["diversity"]
     settings = payload["settings"]
     lines = ["## Generation on the built-in corpus", "",
-             f"Model `{payload['model']}`; seed {payload['seed']}.", "",
+             f"Model `{payload['model']}`; seed {payload['seed']}."
+             + (f" Prior samples and the points inside interpolations decoded with the language model "
+                f"`{payload['fusion']['lm']}` fused in (weight {payload['fusion']['weight']:g})."
+                if payload.get("fusion") else ""), "",
              "| grammatical (corpus recogniser) | share | goal |", "|---|---:|---|",
              f"| 1,000 greedy prior samples | {100 * g['greedy_prior_samples']:.1f}% | >= 90%: "
              f"{'met' if payload['goals']['greedy_prior_samples >= 0.90'] else '**not met**'} |",
@@ -179,7 +189,8 @@ def markdown(payload: dict) -> str:
              f"| 1,000 beam-5 prior samples | {100 * g['beam5_prior_samples']:.1f}% | |",
              f"| 1,000 greedy prior samples, refined once (`sample --refine 1`) | "
              f"{100 * g['greedy_refined_prior_samples']:.1f}% | |",
-             f"| 1,000 beam-5 prior samples, refined once (what `sentvae demo` prints) | "
+             f"| 1,000 beam-5 prior samples, refined once (what `sentvae demo` prints, with its language "
+             f"model fused in) | "
              f"{100 * g['beam5_refined_prior_samples']:.1f}% | |",
              f"| 1,000 real training sentences (sanity check) | {100 * g['real_training_sentences']:.1f}% | |",
              "", "| 1,000 sentences | distinct-1 | distinct-2 | unique sentences | mean words | training sentences |",
@@ -250,6 +261,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=8, help="points per interpolation, ends included (default 8)")
     parser.add_argument("--repeats", type=int, default=5, help="timed repetitions per strategy (default 5)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument("--fusion-lm", metavar="CKPT",
+                        help="decode prior samples and interpolation points with this language model fused in "
+                             "(sentvae demo trains one next to its VAE: runs/demo_lm)")
+    parser.add_argument("--lm-weight", type=float, default=0.5, help="with --fusion-lm: its weight (default 0.5)")
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "generation.json"),
                         help="results file (default benchmarks/results/generation.json)")
     parser.add_argument("--ptb-model", help="instead: README examples and decoding speed of this PTB model "

@@ -229,7 +229,8 @@ def test_generation_benchmark_reports_ptb_examples_and_decoding_speed(tmp_path, 
     assert not out.exists()  # the built-in corpus results are not overwritten
 
 
-def test_generation_benchmark_on_the_builtin_corpus_reports_refined_samples_and_copies(tmp_path, trained_run):
+def test_generation_benchmark_on_the_builtin_corpus_reports_refined_samples_and_copies(tmp_path, trained_run,
+                                                                                      trained_lm):
     out = tmp_path / "results" / "generation.json"
     result = run("generation.py", ["-m", str(trained_run), "--pairs", "3", "--steps", "4", "--repeats", "1",
                                    "--out", str(out)])
@@ -244,7 +245,17 @@ def test_generation_benchmark_on_the_builtin_corpus_reports_refined_samples_and_
     refined = [g.text for g in vae.sample(1000, DecodingOptions("beam", beam=5), seed=0, refine=1)]
     assert grammatical["beam5_refined_prior_samples"] == sum(map(is_grammatical, refined)) / 1000
     markdown = result.stdout
-    assert "refined once (what `sentvae demo` prints)" in markdown and "| training sentences |" in markdown
+    assert "refined once (what `sentvae demo` prints, with its language model fused in)" in markdown and "| training sentences |" in markdown
+    assert payload["fusion"] is None
+    # with a language model fused in, as the demo decodes
+    result = run("generation.py", ["-m", str(trained_run), "--pairs", "3", "--steps", "4", "--repeats", "1",
+                                   "--out", str(out), "--fusion-lm", str(trained_lm)])
+    assert result.returncode == 0, result.stderr
+    fused = json.loads(out.read_text())
+    assert fused["fusion"]["weight"] == 0.5 and "fused in (weight 0.5)" in result.stdout
+    vae.fuse_with(VAEPipeline.from_pretrained(trained_lm), 0.5)
+    refined = [g.text for g in vae.sample(1000, DecodingOptions("beam", beam=5), seed=0, refine=1)]
+    assert fused["grammatical"]["beam5_refined_prior_samples"] == sum(map(is_grammatical, refined)) / 1000
 
 
 def _levers_options(tmp_path, lever: str) -> list[str]:
