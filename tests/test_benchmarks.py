@@ -417,3 +417,21 @@ def test_longest_batch_memory_probe_prepares_data_apart_and_reports_the_peak(tmp
                     for line in result.stdout.strip().splitlines()]
     assert "prepare_splits_apart" in result.stdout
     assert 0 < before <= peak
+
+
+def test_fusion_weight_sweep_scores_each_weight_on_the_validation_split(tmp_path, trained_run, trained_lm):
+    out = tmp_path / "fusion_weight.json"
+    result = run("fusion_weight.py", ["-m", str(trained_run), "--lm", str(trained_lm), "--weights", "0,0.9",
+                                      "--beam", "1", "--samples", "40", "--pairs", "2", "--out", str(out)])
+    assert result.returncode == 0, result.stderr
+    payload = json.loads(out.read_text())
+    assert [row["weight"] for row in payload["rows"]] == [0.0, 0.9]
+    vae = VAEPipeline.from_pretrained(trained_run)
+    for row in payload["rows"]:
+        vae.fuse_with(VAEPipeline.from_pretrained(trained_lm) if row["weight"] else None, row["weight"])
+        texts = [g.text for g in vae.sample(40, DecodingOptions(), seed=1)]
+        assert row["grammatical_samples"] == sum(map(is_grammatical, texts)) / 40
+        assert row["examples"] == texts[:5]
+    assert "| 0.9 |" in result.stdout and out.with_suffix(".md").read_text().strip() == result.stdout.strip()
+    refused = run("fusion_weight.py", ["-m", str(trained_run), "--lm", str(trained_lm), "--weights", "1"])
+    assert refused.returncode == 2 and "weights must be numbers in [0, 1)" in refused.stderr
