@@ -72,7 +72,7 @@ def _interrupted_status(summary: dict) -> int:
 
 DEMO_BEAM = 10  # beam width for the demo's reconstructions and interpolation points
 DEMO_SAMPLE_BEAM = 5  # beam width for the demo's prior samples
-DEMO_LM_WEIGHT = 0.5  # the language model fused into all the demo's decoding (chosen on validation, README)
+DEMO_LM_WEIGHT = 0.5  # the language model fused into the demo's samples and interpolation points (README)
 # The demo's language model: the VAE's decoder without a latent, one epoch of the same sentences.
 # Settings the user's --set can change come first.
 DEMO_LM_DEFAULTS = ["train.max_epochs=1"]
