@@ -154,7 +154,8 @@ def test_the_demo_trains_then_shows_samples_reconstructions_and_an_interpolation
     from sentvae.decoding import DecodingOptions
     from sentvae.pipeline import VAEPipeline
 
-    assert "every sentence below is decoded with the language model fused in (weight 0.5" in out
+    assert "prior samples and interpolation points below are decoded with the language model fused in " \
+           "(weight 0.5" in out
     language_model = VAEPipeline.from_pretrained(tmp_path / "demo_lm")  # trained on the same sentences
     assert not language_model.cfg.has_latent
     vae = VAEPipeline.from_pretrained(tmp_path / "demo").fuse_with(language_model, 0.5)

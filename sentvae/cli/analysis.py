@@ -123,7 +123,7 @@ def cmd_evaluate(args) -> int:
                        interpolation_pairs=args.interpolation_pairs, beam=args.beam, rerank=args.rerank,
                        z_scale=args.z_scale, refine=args.refine, echo=lambda line: print(line, file=sys.stderr))
     results.update(model=args.model, data=args.data)
-    if vae.language_model is not None:  # every code was decoded with this language model fused in
+    if vae.language_model is not None:  # prior samples and interpolation points decoded with it fused in
         results.update(fusion_lm=args.fusion_lm, fusion_lm_weight=vae.lm_weight)
     print(format_table(results))
     if args.json:

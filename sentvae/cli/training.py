@@ -92,9 +92,11 @@ def cmd_demo(args) -> int:
     summary = train(model_cfg, train_cfg, resume=False, progress=not args.quiet)
     if summary.get("stopped") == "interrupted":  # saved; `sentvae train --resume` continues it
         return _interrupted_status(summary)
-    # A language model of the same sentences, fused into every decoding below: a code between the
-    # codes of real sentences leaves the decoder unsure, and the language model knows which words
-    # may come next (decoding.py, "Fusion"; README: 96% grammatical samples instead of 78%).
+    # A language model of the same sentences, fused into the decoding of the prior samples and the
+    # interpolation points below: a code between the codes of real sentences leaves the decoder
+    # unsure, and the language model knows which words may come next (decoding.py, "Fusion";
+    # README: 96.8% of greedy samples grammatical instead of 83.4%). Reconstructions and the
+    # interpolation's ends are the VAE's alone (VAEPipeline.fuse_with).
     lm_out = f"{args.out}_lm"
     print(f"\ntraining the language model fused into decoding -> {lm_out}")
     lm_cfg, lm_train_cfg = load_config(args.config, DEMO_LM_DEFAULTS + overrides + DEMO_LM_FIXED
@@ -109,8 +111,9 @@ def cmd_demo(args) -> int:
     samples = vae.sample(1000, DecodingOptions("beam", beam=DEMO_SAMPLE_BEAM), seed=0, refine=1)
     share = sum(is_grammatical(s.text) for s in samples) / len(samples)
     prior = "the mixture fitted to the training codes" if vae.prior is not None else "N(0, I)"
-    print(f"\nevery sentence below is decoded with the language model fused in (weight {DEMO_LM_WEIGHT}; "
-          f"sentvae sample -m {args.out} --fusion-lm {lm_out} --lm-weight {DEMO_LM_WEIGHT} ...)")
+    print(f"\nprior samples and interpolation points below are decoded with the language model fused in "
+          f"(weight {DEMO_LM_WEIGHT}: sentvae sample -m {args.out} --fusion-lm {lm_out}); reconstructions "
+          "and the interpolation's ends by the VAE alone")
     print(f"\nten sentences from the prior (z drawn from {prior}, beam search of width {DEMO_SAMPLE_BEAM}, "
           "refined once through the autoencoder):")
     for s in samples[:10]:
