@@ -435,3 +435,16 @@ def test_fusion_weight_sweep_scores_each_weight_on_the_validation_split(tmp_path
     assert "| 0.9 |" in result.stdout and out.with_suffix(".md").read_text().strip() == result.stdout.strip()
     refused = run("fusion_weight.py", ["-m", str(trained_run), "--lm", str(trained_lm), "--weights", "1"])
     assert refused.returncode == 2 and "weights must be numbers in [0, 1)" in refused.stderr
+
+
+def test_the_demo_long_config_is_the_rate_benchmarks_goal_meeting_point():
+    """configs/demo_long.yaml must train what rate.py's "capacity80_nowd_pool_30k" point trains
+    (the row its README figures come from): demo_beta1 with that point's overrides."""
+    from dataclasses import asdict
+
+    from sentvae.config import load_config
+
+    rate = load_script("rate")
+    point = load_config("demo_beta1", rate.POINTS["capacity80_nowd_pool_30k"][1] + ["train.out_dir=x"])
+    shipped = load_config("demo_long", ["train.out_dir=x"])
+    assert [asdict(c) for c in shipped] == [asdict(c) for c in point]

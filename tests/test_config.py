@@ -194,7 +194,7 @@ def test_an_existing_file_wins_over_a_shipped_name(tmp_path, monkeypatch):
 @pytest.mark.parametrize("name", ["demoo", "configs/nothing.yaml"])
 def test_unknown_config_lists_the_shipped_names(name, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(ConfigError, match=r"not found.*demo, demo_beta1, ptb, yelp, yelp_rate"):
+    with pytest.raises(ConfigError, match=r"not found.*demo, demo_beta1, demo_long, ptb, yelp, yelp_rate"):
         load_config(name)
 
 
