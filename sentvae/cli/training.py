@@ -76,7 +76,7 @@ DEMO_LM_WEIGHT = 0.5  # the language model fused into the demo's samples and int
 # The demo's language model: the VAE's decoder without a latent, one epoch of the same sentences.
 # Settings the user's --set can change come first.
 DEMO_LM_DEFAULTS = ["train.max_epochs=1"]
-DEMO_LM_FIXED = ["model.use_latent=false", "model.word_dropout=0"]
+DEMO_LM_FIXED = ["model.use_latent=false", "model.word_dropout=0", "train.kl_target=0"]  # no code, no rate
 
 
 def cmd_demo(args) -> int:
