@@ -437,22 +437,29 @@ def decode(model, z: torch.Tensor | None, tokenizer, options: DecodingOptions | 
     return results
 
 
+def check_lm_weight(weight: float) -> None:
+    """Refuse a fusion weight outside [0, 1) (`ArgumentError`)."""
+    _require(0.0 <= weight < 1.0, f"the language model's weight must be in [0, 1), got {weight}")
+
+
+def check_language_model(model, lm) -> None:
+    """Refuse a model `lm` that cannot be fused into `model`'s decoding (`ArgumentError`): a VAE,
+    another vocabulary size, another device."""
+    _require(lm.encoder is None, "the model to fuse with must be a language model (latent_dim 0 / use_latent "
+                                 "false), not a VAE")
+    _require(lm.cfg.vocab_size == model.cfg.vocab_size,
+             f"the language model has {lm.cfg.vocab_size} tokens but the model {model.cfg.vocab_size}: "
+             "they must share one vocabulary")
+    _require(lm.device == model.device, f"the language model is on {lm.device} but the model on {model.device}")
+
+
 def _fusion_model(model, lm, weight: float):
     """The language model to fuse with, checked; None when `weight` is 0."""
-    if not 0.0 <= weight < 1.0:
-        raise ArgumentError(f"the language model's weight must be in [0, 1), got {weight}")
+    check_lm_weight(weight)
     if weight == 0:
         return None
-    if lm is None:
-        raise ArgumentError(f"a language model weight of {weight} needs a language model to fuse with")
-    if lm.encoder is not None:
-        raise ArgumentError("the model to fuse with must be a language model (latent_dim 0 / use_latent "
-                            "false), not a VAE")
-    if lm.cfg.vocab_size != model.cfg.vocab_size:
-        raise ArgumentError(f"the language model has {lm.cfg.vocab_size} tokens but the model "
-                            f"{model.cfg.vocab_size}: they must share one vocabulary")
-    if lm.device != model.device:
-        raise ArgumentError(f"the language model is on {lm.device} but the model on {model.device}")
+    _require(lm is not None, f"a language model weight of {weight} needs a language model to fuse with")
+    check_language_model(model, lm)
     return lm
 
 
@@ -511,4 +518,4 @@ def path(a: torch.Tensor, b: torch.Tensor, steps: int, method: str = "linear") -
 
 
 __all__ = ["Generation", "DecodingOptions", "decode", "path", "slerp", "length_penalty",
-           "check_path", "STRATEGIES"]
+           "check_path", "check_lm_weight", "check_language_model", "STRATEGIES"]

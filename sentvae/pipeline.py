@@ -22,7 +22,8 @@ import torch
 
 from .checkpoint import atomic_replace, load_checkpoint, resolve_checkpoint, save_checkpoint
 from .data import collate
-from .decoding import DecodingOptions, Generation, check_path, decode, path
+from .decoding import (DecodingOptions, Generation, check_language_model, check_lm_weight, check_path, decode,
+                       path)
 from .errors import ArgumentError
 from .model import SentenceVAE
 from .prior import PRIOR_FILE, GaussianMixture
@@ -82,11 +83,8 @@ class VAEPipeline:
         if lm is None:
             self.language_model, self.lm_weight = None, 0.0
             return self
-        if not 0.0 <= weight < 1.0:
-            raise ArgumentError(f"the language model's weight must be in [0, 1), got {weight}")
-        if lm.cfg.has_latent:
-            raise ArgumentError("the model to fuse with must be a language model (latent_dim 0 / "
-                                "use_latent false), not a VAE")
+        check_lm_weight(weight)
+        check_language_model(self.model, lm.model)
         if lm.tokenizer.hf.get_vocab() != self.tokenizer.hf.get_vocab():
             raise ArgumentError("the language model's vocabulary is not the model's: train it on the same "
                                 "data with the same tokenizer settings")
@@ -243,18 +241,17 @@ class VAEPipeline:
             ends, _ = self.encode([first, second])  # (2, Z) posterior means
         points = path(ends[0].cpu(), ends[1].cpu(), steps, method)  # (steps, Z)
         reranked = options is not None and options.rerank
+        inside = replace(options, rerank=False) if reranked else options  # the points between the ends
         if prior or not (reranked or self.language_model is not None):
             # Re-ranking by re-encoding looks for the sentence that encodes back to its code: the
             # ends of a path between two sentences have one, the points between them (and prior
             # codes) do not, and re-ranked they read worse (README, rate section). A fused
             # language model is for the codes of no sentence. So the ends of a path between
             # sentences are decoded as reconstructions (re-ranked, not fused), the rest plainly.
-            results = self.generate(points, replace(options, rerank=False) if reranked else options, seed=seed)
+            results = self.generate(points, inside, seed=seed)
         else:
             first_end, last_end = self.generate(points[[0, -1]], options, seed=seed, fused=False)
-            inside = self.generate(points[1:-1], replace(options, rerank=False) if reranked else options,
-                                   seed=seed)
-            results = [first_end, *inside, last_end]
+            results = [first_end, *self.generate(points[1:-1], inside, seed=seed), last_end]
         for i, result in enumerate(results):
             result.position = i / (steps - 1)
         if unique:

@@ -95,11 +95,14 @@ def load_pipeline(args):
     if weight is not None and fusion_lm is None:
         raise ArgumentError("--lm-weight needs --fusion-lm CKPT")
     weight = DEFAULT_LM_WEIGHT if weight is None else weight
-    if not 0.0 <= weight < 1.0:
-        raise ArgumentError(f"--lm-weight must be in [0, 1), got {weight}")
-    if fusion_lm is not None:
+    if fusion_lm is not None:  # both checked before the models load
         from ..checkpoint import check_checkpoint
+        from ..decoding import check_lm_weight
 
+        try:
+            check_lm_weight(weight)
+        except ArgumentError as exc:
+            raise ArgumentError(f"--lm-weight: {exc}") from None
         check_checkpoint(fusion_lm)
     vae = VAEPipeline.from_pretrained(args.model, device=args.device)
     if fusion_lm is not None:
