@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 
 import pytest
@@ -71,3 +72,39 @@ def trained_lm(tmp_path_factory):
                                         "model.word_dropout=0.0")
     train(model_cfg, train_cfg, progress=False, echo=lambda *a, **k: None)
     return out
+
+
+# --- a toy model small enough to search exhaustively (test_decoding, test_fusion) ----------------
+
+class IdTokenizer:
+    """Texts are the ids themselves: enough for `decode` on a model without a trained tokenizer."""
+
+    def decode(self, ids):
+        return " ".join(str(i) for i in ids)
+
+
+def toy_words() -> tuple[int, ...]:
+    """Everything a toy sentence can contain (<unk> is a word here)."""
+    from sentvae.tokenizer import UNK_ID
+
+    return (UNK_ID, 4, 5, 6)
+
+
+def build_toy_model(latent_dim: int = 4, seed: int = 0):
+    """A random 7-token model with max_length 3 (85 possible sentences, all enumerable): a VAE,
+    or with latent_dim 0 a language model."""
+    from sentvae.config import ModelConfig
+    from sentvae.model import SentenceVAE
+
+    torch.manual_seed(seed)
+    cfg = ModelConfig(vocab_size=7, embed_dim=8, encoder_hidden_dim=8, decoder_hidden_dim=16,
+                      latent_dim=latent_dim, word_dropout=0.0, output_dropout=0.0, max_length=3)
+    model = SentenceVAE(cfg).eval()
+    with torch.no_grad():
+        model.decoder.output.weight.mul_(4.0)  # sharper, less tie-prone distributions
+    return model
+
+
+def all_toy_sentences(no_repeat: bool = False) -> list[list[int]]:
+    sentences = [list(s) for n in range(4) for s in itertools.product(toy_words(), repeat=n)]
+    return [s for s in sentences if not no_repeat or len(set(s)) == len(s)]

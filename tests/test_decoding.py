@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import itertools
 import json
 import math
 import os
@@ -22,6 +21,8 @@ from sentvae.errors import ArgumentError
 from sentvae.model import SentenceVAE
 from sentvae.pipeline import VAEPipeline
 from sentvae.tokenizer import EOS_ID, UNK_ID
+
+from conftest import IdTokenizer, all_toy_sentences, build_toy_model
 
 
 def prior_codes(model, n: int, seed: int = 0) -> torch.Tensor:
@@ -53,33 +54,12 @@ def held_out_sentences(n: int) -> list[str]:
     return [s.text for s in splits(train=0, valid=0, test=n, seed=11)["test"]]
 
 
-# --- a toy model small enough to search exhaustively ---------------------------------------------
-
-class IdTokenizer:
-    """Texts are the ids themselves: enough for `decode` on a model without a trained tokenizer."""
-
-    def decode(self, ids):
-        return " ".join(str(i) for i in ids)
-
-
-TOY_WORDS = (UNK_ID, 4, 5, 6)  # everything a toy sentence can contain (<unk> is a word here)
-
+# --- a toy model small enough to search exhaustively (conftest.build_toy_model) -------------------
 
 @pytest.fixture(scope="module")
 def toy_model():
     """A random 7-token model with max_length 3: 85 possible sentences, all enumerable."""
-    torch.manual_seed(0)
-    cfg = ModelConfig(vocab_size=7, embed_dim=8, encoder_hidden_dim=8, decoder_hidden_dim=16,
-                      latent_dim=4, word_dropout=0.0, output_dropout=0.0, max_length=3)
-    model = SentenceVAE(cfg).eval()
-    with torch.no_grad():
-        model.decoder.output.weight.mul_(4.0)  # sharper, less tie-prone distributions
-    return model
-
-
-def all_toy_sentences(no_repeat: bool = False) -> list[list[int]]:
-    sentences = [list(s) for n in range(4) for s in itertools.product(TOY_WORDS, repeat=n)]
-    return [s for s in sentences if not no_repeat or len(set(s)) == len(s)]
+    return build_toy_model(latent_dim=4, seed=0)
 
 
 @pytest.mark.parametrize("alpha,no_repeat", [(0.0, False), (1.0, False), (0.0, True)])

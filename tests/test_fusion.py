@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 
 import pytest
@@ -16,37 +15,13 @@ from sentvae.decoding import DecodingOptions, decode, length_penalty
 from sentvae.errors import ArgumentError
 from sentvae.model import SentenceVAE
 from sentvae.pipeline import VAEPipeline
-from sentvae.tokenizer import BOS_ID, EOS_ID, UNK_ID, TextTokenizer
+from sentvae.tokenizer import BOS_ID, EOS_ID, TextTokenizer
 
-TOY_WORDS = (UNK_ID, 4, 5, 6)  # everything a toy sentence can contain (<unk> is a word here)
-
-
-class IdTokenizer:
-    """Texts are the ids themselves: enough for `decode` without a trained tokenizer."""
-
-    def decode(self, ids):
-        return " ".join(str(i) for i in ids)
-
-
-def toy(latent_dim: int, seed: int) -> SentenceVAE:
-    """A random 7-token model with max_length 3 (85 possible sentences): a VAE, or with
-    latent_dim 0 a language model."""
-    torch.manual_seed(seed)
-    cfg = ModelConfig(vocab_size=7, embed_dim=8, encoder_hidden_dim=8, decoder_hidden_dim=16,
-                      latent_dim=latent_dim, word_dropout=0.0, output_dropout=0.0, max_length=3)
-    model = SentenceVAE(cfg).eval()
-    with torch.no_grad():
-        model.decoder.output.weight.mul_(4.0)  # sharper, less tie-prone distributions
-    return model
-
+from conftest import IdTokenizer, all_toy_sentences, build_toy_model
 
 @pytest.fixture(scope="module")
 def toy_pair():
-    return toy(4, seed=0), toy(0, seed=1)
-
-
-def all_toy_sentences() -> list[list[int]]:
-    return [list(s) for n in range(4) for s in itertools.product(TOY_WORDS, repeat=n)]
+    return build_toy_model(4, seed=0), build_toy_model(0, seed=1)  # a VAE and a language model
 
 
 @torch.no_grad()
@@ -131,10 +106,10 @@ def test_fused_sampling_is_reproducible_and_leaves_both_models_in_their_mode(toy
 
 
 @pytest.mark.parametrize("make_lm,weight,message", [
-    (lambda: toy(0, seed=1), 1.0, r"\[0, 1\)"),
-    (lambda: toy(0, seed=1), -0.1, r"\[0, 1\)"),
+    (lambda: build_toy_model(0, seed=1), 1.0, r"\[0, 1\)"),
+    (lambda: build_toy_model(0, seed=1), -0.1, r"\[0, 1\)"),
     (lambda: None, 0.3, "needs a language model"),
-    (lambda: toy(4, seed=1), 0.3, "must be a language model"),
+    (lambda: build_toy_model(4, seed=1), 0.3, "must be a language model"),
     (lambda: SentenceVAE(ModelConfig(vocab_size=9, embed_dim=8, decoder_hidden_dim=16, latent_dim=0)), 0.3,
      "9 tokens"),
 ])
