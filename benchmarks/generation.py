@@ -44,7 +44,7 @@ from sentvae.checkpoint import TRAIN_CONFIG_FILE, read_train_config, resolve_che
 from sentvae.config import TrainConfig
 from sentvae.corpus import is_grammatical, splits
 from sentvae.metrics import distinct_n
-from sentvae.decoding import DecodingOptions
+from sentvae.decoding import DEFAULT_LM_WEIGHT, DecodingOptions
 from sentvae.pipeline import VAEPipeline
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -264,7 +264,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fusion-lm", metavar="CKPT",
                         help="decode prior samples and interpolation points with this language model fused in "
                              "(sentvae demo trains one next to its VAE: runs/demo_lm)")
-    parser.add_argument("--lm-weight", type=float, default=0.5, help="with --fusion-lm: its weight (default 0.5)")
+    parser.add_argument("--lm-weight", type=float, default=DEFAULT_LM_WEIGHT,
+                        help=f"with --fusion-lm: its weight (default {DEFAULT_LM_WEIGHT})")
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "generation.json"),
                         help="results file (default benchmarks/results/generation.json)")
     parser.add_argument("--ptb-model", help="instead: README examples and decoding speed of this PTB model "

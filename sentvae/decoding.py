@@ -64,6 +64,7 @@ from .objective import diagonal_gaussian_log_density
 from .tokenizer import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
 STRATEGIES = ("greedy", "sample", "beam")
+DEFAULT_LM_WEIGHT = 0.5  # a fused language model's weight, chosen on the built-in validation split (README)
 NEG_INF = float("-inf")
 
 
@@ -518,4 +519,4 @@ def path(a: torch.Tensor, b: torch.Tensor, steps: int, method: str = "linear") -
 
 
 __all__ = ["Generation", "DecodingOptions", "decode", "path", "slerp", "length_penalty",
-           "check_path", "check_lm_weight", "check_language_model", "STRATEGIES"]
+           "check_path", "check_lm_weight", "check_language_model", "DEFAULT_LM_WEIGHT", "STRATEGIES"]

@@ -22,8 +22,8 @@ import torch
 
 from .checkpoint import atomic_replace, load_checkpoint, resolve_checkpoint, save_checkpoint
 from .data import collate
-from .decoding import (DecodingOptions, Generation, check_language_model, check_lm_weight, check_path, decode,
-                       path)
+from .decoding import (DEFAULT_LM_WEIGHT, DecodingOptions, Generation, check_language_model, check_lm_weight,
+                       check_path, decode, path)
 from .errors import ArgumentError
 from .model import SentenceVAE
 from .prior import PRIOR_FILE, GaussianMixture
@@ -71,7 +71,7 @@ class VAEPipeline:
         if self.prior is not None:
             save_prior(directory, self.prior)
 
-    def fuse_with(self, lm: "VAEPipeline | None", weight: float = 0.5) -> "VAEPipeline":
+    def fuse_with(self, lm: "VAEPipeline | None", weight: float = DEFAULT_LM_WEIGHT) -> "VAEPipeline":
         """Decode from now on with the language model `lm` fused into every step with `weight`
         in [0, 1) (decoding.py, "Fusion"): each token is chosen from (1 - weight) log p(w |
         prefix, z) + weight log p_LM(w | prefix) for every code that is not a given sentence's

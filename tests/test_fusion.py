@@ -196,3 +196,10 @@ def test_bad_fusion_options_exit_2_with_one_line(trained_run, trained_lm, tmp_pa
     captured = capsys.readouterr()
     assert captured.out == ""
     assert len(captured.err.strip().splitlines()) == 1 and message in captured.err
+
+
+def test_the_command_line_default_weight_is_the_packages():
+    from sentvae.cli.common import DEFAULT_LM_WEIGHT as command_line_default
+    from sentvae.decoding import DEFAULT_LM_WEIGHT
+
+    assert command_line_default == DEFAULT_LM_WEIGHT

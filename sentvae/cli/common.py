@@ -7,7 +7,7 @@ import json
 
 from ..errors import ArgumentError
 
-DEFAULT_LM_WEIGHT = 0.5  # --lm-weight with --fusion-lm: chosen on the built-in validation split (README)
+DEFAULT_LM_WEIGHT = 0.5  # --lm-weight with --fusion-lm: decoding.DEFAULT_LM_WEIGHT (not imported: it loads torch)
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:

@@ -72,7 +72,6 @@ def _interrupted_status(summary: dict) -> int:
 
 DEMO_BEAM = 10  # beam width for the demo's reconstructions and interpolation points
 DEMO_SAMPLE_BEAM = 5  # beam width for the demo's prior samples
-DEMO_LM_WEIGHT = 0.5  # the language model fused into the demo's samples and interpolation points (README)
 # The demo's language model: the VAE's decoder without a latent, one epoch of the same sentences.
 # Settings the user's --set can change come first.
 DEMO_LM_DEFAULTS = ["train.max_epochs=1"]
@@ -83,7 +82,7 @@ def cmd_demo(args) -> int:
     """Train on the built-in corpus, then print samples, reconstructions and an interpolation."""
     from ..config import load_config
     from ..corpus import is_grammatical, splits
-    from ..decoding import DecodingOptions
+    from ..decoding import DEFAULT_LM_WEIGHT, DecodingOptions
     from ..pipeline import VAEPipeline
     from ..train import train
 
@@ -104,7 +103,7 @@ def cmd_demo(args) -> int:
     summary = train(lm_cfg, lm_train_cfg, resume=False, progress=not args.quiet)
     if summary.get("stopped") == "interrupted":
         return _interrupted_status(summary)
-    vae = VAEPipeline.from_pretrained(args.out).fuse_with(VAEPipeline.from_pretrained(lm_out), DEMO_LM_WEIGHT)
+    vae = VAEPipeline.from_pretrained(args.out).fuse_with(VAEPipeline.from_pretrained(lm_out), DEFAULT_LM_WEIGHT)
     # Samples: beam search, then each sentence taken once more through the autoencoder (its
     # re-encoding decoded again), which makes more of them sentences of the corpus (README,
     # generation on the built-in corpus).
@@ -112,7 +111,7 @@ def cmd_demo(args) -> int:
     share = sum(is_grammatical(s.text) for s in samples) / len(samples)
     prior = "the mixture fitted to the training codes" if vae.prior is not None else "N(0, I)"
     print(f"\nprior samples and interpolation points below are decoded with the language model fused in "
-          f"(weight {DEMO_LM_WEIGHT}: sentvae sample -m {args.out} --fusion-lm {lm_out}); reconstructions "
+          f"(weight {DEFAULT_LM_WEIGHT}: sentvae sample -m {args.out} --fusion-lm {lm_out}); reconstructions "
           "and the interpolation's ends by the VAE alone")
     print(f"\nten sentences from the prior (z drawn from {prior}, beam search of width {DEMO_SAMPLE_BEAM}, "
           "refined once through the autoencoder):")
